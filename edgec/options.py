@@ -1,0 +1,46 @@
+"""Typed, frozen option dataclasses filled from flags or TOML; unknown options are errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, TypeVar
+
+from edgec.errors import UserError
+
+O = TypeVar("O")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of a pass that takes none."""
+
+
+def make_options(cls: type[O], values: dict[str, Any] | None, owner: str) -> O:
+    """Build `cls` from `values`, naming `owner` and the valid fields when something is wrong."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        valid = ", ".join(fields) or "none"
+        raise UserError(
+            f"{owner} does not support option(s) {', '.join(unknown)}",
+            f"options of {owner}: {valid}",
+        )
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        expected = hints[name]
+        origin = typing.get_origin(expected) or expected
+        if isinstance(origin, type) and not isinstance(value, origin):
+            if origin is float and isinstance(value, int) and not isinstance(value, bool):
+                values[name] = float(value)
+                continue
+            raise UserError(
+                f"option {name!r} of {owner} must be {origin.__name__}, got {value!r}",
+                f"pass a {origin.__name__} for {name}",
+            )
+    return cls(**values)
+
+
+def as_dict(options: Any) -> dict[str, Any]:
+    return dataclasses.asdict(options) if dataclasses.is_dataclass(options) else {}
