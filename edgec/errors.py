@@ -47,10 +47,14 @@ class CheckpointMismatchError(ModelLoadError):
         lines = [f"checkpoint does not match architecture {arch!r}:"]
         for title, keys in (("missing keys", missing), ("unexpected keys", unexpected)):
             if keys:
-                shown = ", ".join(keys[:12]) + (f", … ({len(keys) - 12} more)" if len(keys) > 12 else "")
+                shown = ", ".join(keys[:12]) + (
+                    f", … ({len(keys) - 12} more)" if len(keys) > 12 else ""
+                )
                 lines.append(f"  {title} ({len(keys)}): {shown}")
         if mismatched:
-            shown = "; ".join(f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in mismatched[:8])
+            shown = "; ".join(
+                f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in mismatched[:8]
+            )
             more = f"; … ({len(mismatched) - 8} more)" if len(mismatched) > 8 else ""
             lines.append(f"  mis-shaped keys ({len(mismatched)}): {shown}{more}")
         super().__init__(
@@ -66,7 +70,9 @@ class UnsupportedOpsError(UserError):
         self.target, self.ops = target, ops
         parts = []
         for op, nodes in sorted(ops.items()):
-            names = ", ".join(nodes[:3]) + (f", … ({len(nodes) - 3} more)" if len(nodes) > 3 else "")
+            names = ", ".join(nodes[:3]) + (
+                f", … ({len(nodes) - 3} more)" if len(nodes) > 3 else ""
+            )
             parts.append(f"  {op} ({len(nodes)} node{'s' if len(nodes) != 1 else ''}: {names})")
         super().__init__(f"{target} cannot run these ops:\n" + "\n".join(parts), hint)
 

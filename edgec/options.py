@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from edgec.errors import UserError
 
-O = TypeVar("O")
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +16,7 @@ class NoOptions:
     """The options of a pass that takes none."""
 
 
-def make_options(cls: type[O], values: dict[str, Any] | None, owner: str) -> O:
+def make_options(cls: type[OptionsT], values: dict[str, Any] | None, owner: str) -> OptionsT:
     """Build `cls` from `values`, naming `owner` and the valid fields when something is wrong."""
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -105,7 +105,9 @@ def run_passes(
             raise
         except Exception as exc:  # a pass bug: say which pass and what ran before it
             ran = ", ".join(pass_ids[:index]) or "none"
-            raise PassError(f"pass {pass_id} failed: {exc!r} (passes run before it: {ran})") from exc
+            raise PassError(
+                f"pass {pass_id} failed: {exc!r} (passes run before it: {ran})"
+            ) from exc
         seconds = time.perf_counter() - start
         record = PassRecord(
             id=pass_id,

@@ -1,0 +1,105 @@
+"""`edgec` command line: argument parsing and printing only; the work is in edgec.commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from typing import Any
+
+from edgec import __version__
+from edgec.errors import EdgecError
+
+
+def _compile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="zoo/timm name, checkpoint, .pt2, TorchScript or .onnx")
+    p.add_argument("--config", help="TOML file with a [compile] table (flags override it)")
+    p.add_argument("--target", help="device profile or alias (default: host); see `edgec targets`")
+    p.add_argument("--precision", help="numeric precision of the artifact (default: fp32)")
+    p.add_argument("--out", help="output directory (default: out/<model>.<target>)")
+    p.add_argument("--pipeline", help="named pass pipeline (default: the target's)")
+    p.add_argument(
+        "--pass-option",
+        action="append",
+        default=[],
+        metavar="PASS:KEY=VALUE",
+        help="set an option of one pass, e.g. cleanup::fold_constants:size_limit=1000000",
+    )
+    p.add_argument("--verify", action="store_true", default=None, help="verify after every pass")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after every changing pass")
+    p.add_argument("--dynamic-batch", action="store_true", default=None, help="free batch size")
+    p.add_argument("--ort-format", action="store_true", default=None, help="also write a .ort")
+    p.add_argument("--verify-images", metavar="PATH", help="images (folder or .npz) to verify on")
+    p.add_argument("--verify-count", type=int, help="how many verification images (default 4)")
+    p.add_argument("--threads", type=int, help="threads for latency measurement (default 1)")
+    p.add_argument("--latency-runs", type=int, help="timed runs (default 100)")
+    p.add_argument(
+        "--no-measure", dest="measure", action="store_false", default=None, help="skip latency"
+    )
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", help="architecture of a checkpoint (a zoo or timm model name)")
+    p.add_argument("--num-classes", type=int, help="classes of a fine-tuned head")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=None,
+        help="load a whole pickled nn.Module (runs code from the file: only for trusted files)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgec", description="Edge-deployment compiler for efficient vision transformers."
+    )
+    parser.add_argument("--version", action="version", version=f"edgec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    compile_p = sub.add_parser("compile", help="compile a model into a runtime artifact")
+    _compile_args(compile_p)
+    _model_args(compile_p)
+    inspect_p = sub.add_parser("inspect", help="ops, parameters, MACs and supporting targets")
+    inspect_p.add_argument("model")
+    _model_args(inspect_p)
+    profile_p = sub.add_parser("profile", help="re-measure the artifact in a compile's output")
+    profile_p.add_argument("directory")
+    profile_p.add_argument("--threads", type=int, default=None)
+    profile_p.add_argument("--runs", type=int, default=100)
+    sub.add_parser("zoo", help="list the built-in models")
+    sub.add_parser("targets", help="list device profiles and their aliases")
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from edgec import commands
+
+    try:
+        result = commands.run(args)
+    except EdgecError as exc:
+        print(f"edgec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgec: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("edgec: internal error (a bug in edgec; please report it)", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0
+
+
+def _print(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.data, indent=2, default=str))
+    else:
+        print(result.text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

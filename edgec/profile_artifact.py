@@ -1,0 +1,50 @@
+"""`edgec profile DIR`: re-measure the artifact of a finished compile on this host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgec.errors import UserError
+from edgec.preprocess import Preprocessing, synthetic_images
+
+
+def profile_directory(directory: Path, threads: int | None, runs: int) -> dict[str, Any]:
+    """Latency (shared protocol) and per-op breakdown of `directory`'s artifact."""
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(
+            f"{directory} has no manifest.json", "point at an output directory of `edgec compile`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        artifact = directory / manifest["artifact"]["path"]
+        model_input = manifest["model"]["inputs"][0]
+        preprocessing = Preprocessing.from_dict(manifest["model"]["preprocessing"])
+        runtime_name = manifest["artifact"]["runtime"]
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise UserError(f"{manifest_path} is not an edgec manifest: {exc!r}") from None
+    if runtime_name != "onnxruntime":
+        raise UserError(f"profiling {runtime_name} artifacts on this host is not possible")
+    if not artifact.is_file():
+        raise UserError(f"artifact {artifact} listed in the manifest is missing")
+    if runs < 1 or (threads is not None and threads < 1):
+        raise UserError("--runs and --threads must be at least 1")
+    from edgec.runtimes import ort
+    from edgec.runtimes.measure import measure
+
+    threads = threads or manifest.get("latency", {}).get("threads") or 1
+    _, height, width = preprocessing.input_size
+    feeds = {model_input["name"]: preprocessing.apply(synthetic_images(1, height, width))}
+    runner = ort.load(artifact, threads=threads)
+    stats = measure(lambda: runner.run(feeds), runs=runs, threads=threads)
+    per_op = ort.profile_ops(artifact, feeds, threads=threads, runs=20)
+    data = {"artifact": str(artifact), **stats.to_dict(), "per_op": per_op}
+    text = [
+        f"{artifact}: p50 {stats.p50_ms:.3f} ms, p90 {stats.p90_ms:.3f} ms, "
+        f"p99 {stats.p99_ms:.3f} ms ({stats.runs} runs, {threads} thread(s))"
+    ]
+    for op in per_op[:10]:
+        text.append(f"  {op['op_type']:<24} {op['us_per_run'] / 1000:.3f} ms  {op['share']:.1%}")
+    return {"text": "\n".join(text), **data}

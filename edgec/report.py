@@ -1,0 +1,110 @@
+"""report.md: what a person reads after a compile, rendered from the manifest alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render_report(m: dict[str, Any]) -> str:
+    """Markdown for one compile; every number comes from the manifest `m`."""
+    model, target, artifact = m["model"], m["target"], m["artifact"]
+    lines = [
+        f"# {model['name']} → {target['name']} ({artifact['runtime']})",
+        "",
+        f"- artifact: `{artifact['path']}` ({m['precision']['realised']})",
+        f"- input: `{m['input']['source']}` ({m['input']['kind']})",
+        *[f"- note: {note}" for note in m["input"]["notes"]],
+        f"- model input: {_io(model['inputs'])}; output: {_io(model['outputs'])}",
+        "",
+        "## Fidelity against PyTorch (fp32)",
+        "",
+        *_fidelity(m),
+        "",
+        "## Latency",
+        "",
+        *_latency(m.get("latency")),
+        "",
+        "## Passes",
+        "",
+        "| pass | changed | nodes | what it did |",
+        "|---|---|---|---|",
+        *[_pass_row(p) for p in m["passes"]],
+        "",
+        "## Graph",
+        "",
+        *_graph(m["graph"]),
+        "",
+        "## Run it",
+        "",
+        "```python",
+        "import numpy as np, onnxruntime as ort",
+        f'session = ort.InferenceSession("{artifact["path"]}", providers=["CPUExecutionProvider"])',
+        f"x = np.zeros({_shape(model['inputs'][0])}, np.float32)  # preprocess as below",
+        f'(output,) = session.run(None, {{"{model["inputs"][0]["name"]}": x}})',
+        "```",
+        "",
+        f"Preprocessing (also stored in the model's metadata as `edgec.preprocessing`): "
+        f"`{model['preprocessing']}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _io(values: list[dict[str, Any]]) -> str:
+    return ", ".join(f"`{v['name']}` {v['dtype']} {v['shape']}" for v in values)
+
+
+def _shape(value: dict[str, Any]) -> tuple:
+    return tuple(d if isinstance(d, int) else 1 for d in value["shape"])
+
+
+def _fidelity(m: dict[str, Any]) -> list[str]:
+    rows = ["| stage | max abs diff | allowed | cosine | passed |", "|---|---|---|---|---|"]
+    inputs = m["verification_inputs"]
+    for stage, result in m["fidelity"].items():
+        for out in result["outputs"]:
+            rows.append(
+                f"| {stage} `{out['name']}` | {out['max_abs']:.3g} | {out['allowed']:.3g} "
+                f"| {out['cosine']:.8f} | {'yes' if out['passed'] else 'NO'} |"
+            )
+    rows.append("")
+    rows.append(f"On {inputs['count']} input(s): {inputs['source']}.")
+    return rows
+
+
+def _latency(latency: dict[str, Any] | None) -> list[str]:
+    if not latency:
+        return ["Not measured (--no-measure)."]
+    rows = [
+        f"Measured on this host, batch {latency['batch']}, {latency['threads']} thread(s), "
+        f"{latency['runs']} timed runs after {latency['warmup']} warm-up runs.",
+        "",
+        "| p50 ms | p90 ms | p99 ms | mean ms |",
+        "|---|---|---|---|",
+        f"| {latency['p50_ms']:.3f} | {latency['p90_ms']:.3f} | {latency['p99_ms']:.3f} "
+        f"| {latency['mean_ms']:.3f} |",
+    ]
+    by_type = (latency.get("per_op") or [])[:8]
+    if by_type:
+        rows += ["", "Where the time goes (ORT profiler, per op type):", ""]
+        rows += ["| op | ms per run | share |", "|---|---|---|"]
+        rows += [f"| {o['op_type']} | {o['us_per_run'] / 1000:.3f} | {o['share']:.1%} |" for o in by_type]
+    return rows
+
+
+def _pass_row(p: dict[str, Any]) -> str:
+    stats = ", ".join(f"{k}={v}" for k, v in p["stats"].items()) or "–"
+    nodes = f"{p['nodes_before']} → {p['nodes_after']}"
+    return f"| `{p['id']}` | {'yes' if p['modified'] else 'no'} | {nodes} | {stats} |"
+
+
+def _graph(graph: dict[str, Any]) -> list[str]:
+    rows = ["| | exported | compiled |", "|---|---|---|"]
+    for key, title in (("node_count", "nodes"), ("parameters", "parameters"), ("macs", "MACs")):
+        before, after = graph["exported"].get(key), graph["compiled"].get(key)
+        rows.append(f"| {title} | {_num(before)} | {_num(after)} |")
+    return rows
+
+
+def _num(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
