@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -29,18 +30,31 @@ def make_options(cls: type[OptionsT], values: dict[str, Any] | None, owner: str)
         )
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
-        expected = hints[name]
-        origin = typing.get_origin(expected) or expected
-        if isinstance(origin, type) and not isinstance(value, origin):
-            if origin is float and isinstance(value, int) and not isinstance(value, bool):
-                values[name] = float(value)
-                continue
-            raise UserError(
-                f"option {name!r} of {owner} must be {origin.__name__}, got {value!r}",
-                f"pass a {origin.__name__} for {name}",
-            )
+        allowed = _accepted_types(hints[name])
+        if not allowed or isinstance(value, allowed):
+            continue
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            values[name] = float(value)
+            continue
+        wanted = " or ".join(t.__name__ for t in allowed)
+        raise UserError(
+            f"option {name!r} of {owner} must be {wanted}, got {value!r}",
+            f"pass a {wanted} for {name}",
+        )
     return cls(**values)
 
 
 def as_dict(options: Any) -> dict[str, Any]:
     return dataclasses.asdict(options) if dataclasses.is_dataclass(options) else {}
+
+
+def _accepted_types(hint: Any) -> tuple[type, ...]:
+    """The runtime types a field hint accepts (`int | None` → (int, NoneType)); () = any."""
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    accepted = []
+    for arg in args:
+        origin = typing.get_origin(arg) or arg
+        if not isinstance(origin, type):
+            return ()
+        accepted.append(origin)
+    return tuple(accepted)

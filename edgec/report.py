@@ -88,7 +88,8 @@ def _latency(latency: dict[str, Any] | None) -> list[str]:
     if by_type:
         rows += ["", "Where the time goes (ORT profiler, per op type):", ""]
         rows += ["| op | ms per run | share |", "|---|---|---|"]
-        rows += [f"| {o['op_type']} | {o['us_per_run'] / 1000:.3f} | {o['share']:.1%} |" for o in by_type]
+        for o in by_type:
+            rows.append(f"| {o['op_type']} | {o['us_per_run'] / 1000:.3f} | {o['share']:.1%} |")
     return rows
 
 
