@@ -24,7 +24,7 @@ import onnx_ir as ir
 from edgec import __version__
 from edgec.artifact import file_entries
 from edgec.config import CompileConfig
-from edgec.device_profile import DeviceProfile, load_device
+from edgec.device_profile import DeviceProfile, host_facts, load_device
 from edgec.errors import UnsupportedOpsError, UserError, VerificationError
 from edgec.preprocess import Preprocessing, read_images, synthetic_images
 from edgec.progress import Progress
@@ -39,13 +39,13 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
     """Compile `config.model` for `config.target`; returns the manifest that was written."""
     progress = progress or Progress(enabled=False)
     device = load_device(config.target)
-    out_dir = Path(config.out) if config.out else None
+    out_dir = Path(config.out) if config.out else default_out_dir(config.model, device)
     timings: dict[str, float] = {}
-    with progress.step("loading model", timings, "load"):
-        loaded = _load(config)
-    out_dir = out_dir or Path("out") / f"{_slug(loaded.name)}.{device.name}"
+    # Staging first: an unwritable output fails in a second, not after a minute of export.
     with _staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="edgec-") as scratch:
         scratch_dir = Path(scratch)
+        with progress.step("loading model", timings, "load"):
+            loaded = _load(config)
         preprocessing = Preprocessing.from_dict(loaded.preprocessing)
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
@@ -70,7 +70,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
                 latency = _measure(runtime, artifact.path, feeds, device, config)
         manifest = {
             "manifest_version": MANIFEST_VERSION,
-            "created_by": {"edgec": __version__, "host": _host(device)},
+            "created_by": {"edgec": __version__, "host": host_facts()},
             "input": _input_record(loaded, config),
             "model": _model_record(model, preprocessing, loaded),
             "target": device.to_dict(),
@@ -92,6 +92,11 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         }
         _write_outputs(stage, manifest)
     return manifest
+
+
+def default_out_dir(model: str, device: DeviceProfile) -> Path:
+    """`out/<model>.<target>`, the model being a name or a file's stem."""
+    return Path("out") / f"{_slug(Path(model).stem if Path(model).suffix else model)}.{device.name}"
 
 
 def _load(config: CompileConfig):
@@ -151,11 +156,7 @@ def _verification_inputs(model: ir.Model, preprocessing: Preprocessing, config: 
     else:
         images = synthetic_images(count, height, width)
         info = {"source": "edgec synthetic images (seed 0)", "count": count, "kind": "synthetic"}
-    batch = preprocessing.apply(images)
-    if dims[0] is not None and dims[0] != len(batch):  # static batch: feed one image at a time
-        batch = batch[: dims[0]]
-        info["count"] = int(dims[0])
-    return {graph_input.name: batch}, info
+    return {graph_input.name: preprocessing.apply(images)}, info
 
 
 def _reference_outputs(loaded, model: ir.Model, feeds, scratch: Path) -> dict[str, np.ndarray]:
@@ -274,9 +275,12 @@ def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileC
 
 
 def _graph_stats(model: ir.Model) -> dict[str, Any]:
+    """Graph summary for the manifest (`edgec inspect` shows the per-node detail)."""
     from edgec.graph_stats import graph_stats
 
-    return graph_stats(model).to_dict()
+    stats = graph_stats(model).to_dict()
+    stats["macs"].pop("per_node", None)
+    return stats
 
 
 def _input_record(loaded, config: CompileConfig) -> dict[str, Any]:
@@ -302,12 +306,6 @@ def _model_record(model: ir.Model, preprocessing: Preprocessing, loaded) -> dict
         "preprocessing": preprocessing.to_dict(),
         "num_classes": loaded.num_classes,
     }
-
-
-def _host(device: DeviceProfile) -> dict[str, Any]:
-    from edgec.device_profile import host_facts
-
-    return host_facts()
 
 
 def _write_outputs(stage: Path, manifest: dict[str, Any]) -> None:
@@ -344,6 +342,7 @@ def _staging(out_dir: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             stage.rename(out_dir)
+        out_dir.chmod(0o755)  # mkdtemp made the staging folder private
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

@@ -101,9 +101,14 @@ def _pass_row(p: dict[str, Any]) -> str:
 
 def _graph(graph: dict[str, Any]) -> list[str]:
     rows = ["| | exported | compiled |", "|---|---|---|"]
-    for key, title in (("node_count", "nodes"), ("parameters", "parameters"), ("macs", "MACs")):
-        before, after = graph["exported"].get(key), graph["compiled"].get(key)
-        rows.append(f"| {title} | {_num(before)} | {_num(after)} |")
+    for title, read in (
+        ("nodes", lambda g: g["node_count"]),
+        ("parameters", lambda g: g["parameters"]["count"]),
+        ("MACs", lambda g: g["macs"]["total"]),
+    ):
+        rows.append(
+            f"| {title} | {_num(read(graph['exported']))} | {_num(read(graph['compiled']))} |"
+        )
     return rows
 
 

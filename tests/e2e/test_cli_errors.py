@@ -1,0 +1,105 @@
+"""Every user error exits with code 2, a message that says how to fix it, and no output dir."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgec.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_targets_lists_host_with_alias(capsys):
+    code, out, _ = run_cli(capsys, "targets")
+    assert code == 0 and "host" in out and "cpu" in out
+    code, out, _ = run_cli(capsys, "targets", "--json")
+    assert code == 0 and json.loads(out)[0]["name"] == "host"
+
+
+def test_zoo_lists_the_three_timm_families(capsys):
+    code, out, _ = run_cli(capsys, "zoo", "--json")
+    names = {entry["name"] for entry in json.loads(out)}
+    assert code == 0
+    assert {"efficientvit_m0", "efficientvit_m5", "shvit_s4", "lowformer_b15"} <= names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compile", "efficientvit_m0", "--target", "hots"], "did you mean host"),
+        (["compile", "efficientvit_m0", "--precision", "int3"], "precision 'int3'"),
+        (["compile", "efficientvit_m0", "--pass-option", "nonsense"], "PASS:KEY=VALUE"),
+        (["compile", "no_such_model_xyz"], "no_such_model_xyz"),
+        (["compile", "missing/model.pt", "--arch", "efficientvit_m0"], "does not exist"),
+        (["compile"], "no model given"),
+        (["profile", "/nonexistent-dir"], "no manifest.json"),
+    ],
+)
+def test_user_errors_exit_2_with_a_hint(capsys, tmp_path, args, message):
+    out = tmp_path / "out"
+    code, _, err = (
+        run_cli(capsys, *args, "--out", str(out))
+        if args[0] == "compile"
+        else (run_cli(capsys, *args))
+    )
+    assert code == 2, err
+    assert message in err and "edgec: error:" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_unwritable_output_directory_is_a_user_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(capsys, "compile", "efficientvit_m0", "--out", str(blocker / "sub"))
+    assert code == 2 and "cannot write the output directory" in err
+
+
+def test_corrupt_checkpoint_is_a_user_error(capsys, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00garbage" * 10)
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "compile", str(bad), "--arch", "efficientvit_m0", "--out", str(out)
+    )
+    assert code == 2 and not out.exists()
+    assert "Traceback" not in err
+
+
+def test_bad_config_file(capsys, tmp_path):
+    cfg = tmp_path / "build.toml"
+    cfg.write_text("[compile]\nmodel = 'efficientvit_m0'\ncolour = 'red'\n")
+    code, _, err = run_cli(capsys, "compile", "--config", str(cfg))
+    assert code == 2 and "colour" in err
+
+
+def test_python_m_edgec_and_console_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "edgec", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and "compile" in result.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgec", "compile", "--nonsense-flag"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+
+
+def test_edgec_help_does_not_import_torch():
+    code = (
+        "import sys; from edgec.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
