@@ -8,26 +8,33 @@ from __future__ import annotations
 
 from edgec.errors import UserError
 
+_CLEANUP = [
+    # Every value gets a dtype and a shape first: the no-op tests of remove_identity and
+    # the rank checks of fold_batchnorm read them, and the folder uses them to evaluate
+    # Shape/Size of values it cannot compute.
+    "cleanup::infer_shapes",
+    # Turn constant subgraphs (shape arithmetic, transposed weights, Constant chains) into
+    # initializers, so the pattern passes below see constants where the model has them.
+    "cleanup::fold_constants",
+    # Attention-bias gathers are constant too but larger than fold_constants' size cap
+    # allows; fold them with their own cap before anything looks at the attention.
+    "cleanup::fold_bias_gather",
+    # Exporters write many no-ops (Identity, Dropout, Reshape to the same shape, Add of a
+    # zero bias table) and folding exposes more; remove them after the folds that can create
+    # them and before fold_batchnorm, whose patterns a no-op between BN and Conv/Gemm hides.
+    "cleanup::remove_identity",
+    # BN parameters and the neighbouring weights are constants now, and BN is adjacent to
+    # the linear op it folds into. (It creates no no-op and leaves only its own inputs dead.)
+    "cleanup::fold_batchnorm",
+    # Last: sweep the nodes, initializers, functions and opsets the passes above orphaned.
+    "cleanup::remove_dead",
+]
+
 PIPELINES: dict[str, list[str]] = {
-    "cleanup": [
-        # Every value gets a dtype and a shape first: the no-op tests of remove_identity and
-        # the rank checks of fold_batchnorm read them, and the folder uses them to evaluate
-        # Shape/Size of values it cannot compute.
-        "cleanup::infer_shapes",
-        # Turn constant subgraphs (shape arithmetic, transposed weights, Constant chains) into
-        # initializers, so the pattern passes below see constants where the model has them.
-        "cleanup::fold_constants",
-        # Attention-bias gathers are constant too but larger than fold_constants' size cap
-        # allows; fold them with their own cap before anything looks at the attention.
-        "cleanup::fold_bias_gather",
-        # BN parameters and the neighbouring weights are constants by now.
-        "cleanup::fold_batchnorm",
-        # Folding leaves no-op Reshape/Identity/Add-of-zero behind (and exporters write many);
-        # remove them after everything that can create them.
-        "cleanup::remove_identity",
-        # Last: sweep the nodes, initializers, functions and opsets the passes above orphaned.
-        "cleanup::remove_dead",
-    ],
+    "cleanup": _CLEANUP,
+    # What a device profile gets unless it names another (devices/host.toml says "default").
+    # Only cleanup exists so far; the attention and quant passes go after it when they land.
+    "default": [*_CLEANUP],
 }
 
 
