@@ -1,0 +1,146 @@
+"""The built-in model catalogue: EfficientViT-M, SHViT and LowFormer, all built by timm.
+
+Each `ZooEntry` joins timm's `pretrained_cfg` (input size, preprocessing) with the facts the
+official repositories report (parameters, MACs, ImageNet top-1; from
+`reference/models-a.md`). Built-in models have no trained weights in edgec: they start from a
+seeded random initialisation and a checkpoint gives them their real accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+RANDOM_INIT_NOTE = "random init (seed 0): no trained weights; give a checkpoint for real accuracy"
+INIT_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    """One built-in model: its timm name, input, preprocessing and the official numbers."""
+
+    name: str
+    display_name: str
+    family: str
+    timm_name: str
+    input_size: tuple[int, int, int]
+    fixed_input_size: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    crop_pct: float
+    crop_mode: str
+    num_classes: int
+    official_repo: str
+    reported_params_m: float | None
+    reported_macs_m: float | None
+    reported_top1: float | None
+    weights: str = RANDOM_INIT_NOTE
+    notes: tuple[str, ...] = ()
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The entry's preprocessing in the form `preprocessing_for` returns."""
+        return {
+            "input_size": list(self.input_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "crop_pct": self.crop_pct,
+            "crop_mode": self.crop_mode,
+            "fixed_input_size": self.fixed_input_size,
+            "layout": "NCHW",
+            "color": "RGB",
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Family:
+    label: str
+    official_repo: str
+    note: str
+
+
+_FAMILIES = {
+    "efficientvit_msra": _Family(
+        "EfficientViT-M",
+        "https://github.com/microsoft/Cream/tree/main/EfficientViT",
+        "fixed input resolution: the attention bias tables are sized for it at build time",
+    ),
+    "shvit": _Family("SHViT", "https://github.com/ysj9909/SHViT", ""),
+    "lowformer": _Family("LowFormer", "https://github.com/altair199797/LowFormer", ""),
+}
+
+# name: (family, display name, reported params [M], MACs [M], ImageNet-1k top-1 [%]).
+# Sources: EfficientViT/classification/README.md, SHViT README.md, LowFormer README.md and
+# Beyond_MACs_journal_extension.md (as summarised in reference/models-a.md).
+_REPORTED: dict[str, tuple[str, str, float | None, float | None, float | None]] = {
+    "efficientvit_m0": ("efficientvit_msra", "EfficientViT-M0", 2.3, 79, 63.2),
+    "efficientvit_m1": ("efficientvit_msra", "EfficientViT-M1", 3.0, 167, 68.4),
+    "efficientvit_m2": ("efficientvit_msra", "EfficientViT-M2", 4.2, 201, 70.8),
+    "efficientvit_m3": ("efficientvit_msra", "EfficientViT-M3", 6.9, 263, 73.4),
+    "efficientvit_m4": ("efficientvit_msra", "EfficientViT-M4", 8.8, 299, 74.3),
+    "efficientvit_m5": ("efficientvit_msra", "EfficientViT-M5", 12.4, 522, 77.1),
+    "shvit_s1": ("shvit", "SHViT-S1", 6.3, 241, 72.8),
+    "shvit_s2": ("shvit", "SHViT-S2", 11.4, 366, 75.2),
+    "shvit_s3": ("shvit", "SHViT-S3", 14.2, 601, 77.4),
+    "shvit_s4": ("shvit", "SHViT-S4", 16.5, 986, 79.4),
+    "lowformer_b0": ("lowformer", "LowFormer-B0", 14.1, 944, 78.4),
+    "lowformer_b1": ("lowformer", "LowFormer-B1", 17.9, 1410, 79.9),
+    "lowformer_b15": ("lowformer", "LowFormer-B1.5", 33.9, 2573, 81.2),
+    "lowformer_b3": ("lowformer", "LowFormer-B3", 57.1, 6098, 83.6),
+    "lowformer_e1": ("lowformer", "LowFormer-E1", None, 1350, 78.8),
+    "lowformer_e2": ("lowformer", "LowFormer-E2", None, 3800, 81.6),
+    "lowformer_e3": ("lowformer", "LowFormer-E3", None, 5350, 83.0),
+}
+
+_EXTRA_NOTES = {
+    "shvit_s4": ("evaluated at 256×256 (official eval uses --input-size 256)",),
+    "lowformer_e3": ("README reports 5350 M MACs; the code (and timm) count 4866 M",),
+}
+
+BUILTIN_NAMES: tuple[str, ...] = tuple(_REPORTED)
+
+
+def zoo_entry(name: str) -> ZooEntry:
+    """The catalogue entry of built-in model `name` (KeyError if it is not built in)."""
+    from timm.models import get_pretrained_cfg
+
+    family, display, params, macs, top1 = _REPORTED[name]
+    fam = _FAMILIES[family]
+    cfg = get_pretrained_cfg(name).to_dict()
+    notes = tuple(n for n in (fam.note, *_EXTRA_NOTES.get(name, ())) if n)
+    return ZooEntry(
+        name=name,
+        display_name=display,
+        family=fam.label,
+        timm_name=name,
+        input_size=tuple(cfg["input_size"]),
+        fixed_input_size=bool(cfg.get("fixed_input_size", False)),
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
+        interpolation=cfg["interpolation"],
+        crop_pct=float(cfg["crop_pct"]),
+        crop_mode=cfg.get("crop_mode", "center"),
+        num_classes=int(cfg["num_classes"]),
+        official_repo=fam.official_repo,
+        reported_params_m=params,
+        reported_macs_m=macs,
+        reported_top1=top1,
+        notes=notes,
+    )
+
+
+def zoo() -> list[ZooEntry]:
+    """Every built-in model, in catalogue order (EfficientViT-M, SHViT, LowFormer)."""
+    return [zoo_entry(name) for name in BUILTIN_NAMES]
+
+
+def display_aliases() -> dict[str, str]:
+    """Lower-case spellings users type (`efficientvit-m0`, `lowformer-b1.5`) → built-in name."""
+    aliases = {}
+    for name, (_, display, *_rest) in _REPORTED.items():
+        for spelling in (display, display.replace(".", ""), name):
+            key = spelling.lower().replace("-", "_")
+            aliases[key] = name
+            aliases[key.replace("_", "")] = name
+    return aliases
