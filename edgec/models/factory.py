@@ -18,6 +18,7 @@ import torch
 from edgec.errors import UserError
 from edgec.models.checkpoint_io import read_weights
 from edgec.models.layouts import layout_for, to_timm_layout
+from edgec.models.seeded_init import randomise_constant_inits
 from edgec.models.state_dict import head_classes, load_strict, unwrap
 from edgec.models.zoo import BUILTIN_NAMES, INIT_SEED, RANDOM_INIT_NOTE, display_aliases
 
@@ -168,9 +169,11 @@ def _seeded_create(arch: str, num_classes: int | None, config: dict) -> torch.nn
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         try:
-            return timm.create_model(arch, pretrained=False, **kwargs)
+            model = timm.create_model(arch, pretrained=False, **kwargs)
         except TypeError as exc:
             raise UserError(
                 f"model {arch!r} does not accept option(s) {sorted(config)}: {exc}",
                 "drop the option, or check timm's documentation of this model",
             ) from exc
+    randomise_constant_inits(model, INIT_SEED)
+    return model

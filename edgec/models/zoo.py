@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-RANDOM_INIT_NOTE = "random init (seed 0): no trained weights; give a checkpoint for real accuracy"
+RANDOM_INIT_NOTE = (
+    "random init (seed 0; norm statistics and attention biases randomised so no branch is "
+    "degenerate): no trained weights; give a checkpoint for real accuracy"
+)
 INIT_SEED = 0
 
 
