@@ -49,6 +49,8 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         preprocessing = Preprocessing.from_dict(loaded.preprocessing)
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
+        runtime = _runtime(device)
+        _check_supported(runtime, model, device)  # before anything runs the graph
         feeds, inputs_info = _verification_inputs(model, preprocessing, config)
         with progress.step("verifying ONNX against PyTorch", timings, "verify_export"):
             reference = _reference_outputs(loaded, model, feeds, scratch_dir)
@@ -58,7 +60,6 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             records = _run_pipeline(model, device, config, feeds, scratch_dir, progress)
         with progress.step("verifying compiled graph against PyTorch", timings, "verify_final"):
             final_fidelity = _compare(model, feeds, reference, scratch_dir, "compiled graph")
-        runtime = _runtime(device)
         _check_supported(runtime, model, device)
         with progress.step(f"emitting {runtime.NAME} artifact", timings, "emit"):
             artifact = runtime.emit(
@@ -182,6 +183,13 @@ def _run_onnx(model: ir.Model, feeds, scratch: Path, tag: str) -> dict[str, np.n
     return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
 
 
+_VERIFY_HINTS = {
+    "export": "the exporter mis-translated an op: export the model to .onnx yourself (e.g. "
+    "with dynamo=False) and compile that file, or report the model",
+    "compiled graph": "rerun with --verify --dump-ir DIR to find the pass that changed the outputs",
+}
+
+
 def _compare(model: ir.Model, feeds, reference, scratch: Path, what: str) -> dict[str, Any]:
     from edgec.runtimes.compare import compare_outputs
 
@@ -190,7 +198,7 @@ def _compare(model: ir.Model, feeds, reference, scratch: Path, what: str) -> dic
         raise VerificationError(
             f"the {what} does not compute what PyTorch computes:\n  "
             + "\n  ".join(result.failures()),
-            "rerun with --verify --dump-ir DIR to find the pass that changed the outputs",
+            _VERIFY_HINTS[what],
         )
     return result.to_dict()
 

@@ -101,7 +101,7 @@ def create_with_info(
             )
     model = _seeded_create(arch, info.num_classes, config)
     if state_dict is not None:
-        load_strict(model, state_dict, arch)
+        load_strict(model, state_dict, arch, remapped_from=info.checkpoint_layout)
         source = checkpoint if isinstance(checkpoint, (str, Path)) else "the given state_dict"
         info.weights = f"checkpoint {source}"
     else:

@@ -72,8 +72,17 @@ def head_classes(state_dict: Mapping[str, torch.Tensor], arch: str) -> tuple[int
     return int(state_dict[key].shape[0]), key
 
 
-def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str) -> None:
-    """Load every key exactly; any missing, unexpected or mis-shaped key raises, naming them."""
+def load_strict(
+    model: torch.nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    arch: str,
+    remapped_from: str | None = None,
+) -> None:
+    """Load every key exactly; any missing, unexpected or mis-shaped key raises, naming them.
+
+    `remapped_from="official"` says the keys were converted from the official layout, so the
+    error says that the names it lists are timm's.
+    """
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -83,9 +92,13 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
         if k in own and tuple(v.shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(
-            arch, missing, unexpected, mismatched, _mismatch_hint(arch, state_dict, mismatched)
-        )
+        hint = _mismatch_hint(arch, state_dict, mismatched)
+        if remapped_from == "official":
+            hint += (
+                "; the key names above are timm's: the official-layout checkpoint was remapped "
+                "to them before loading (e.g. official head.l.* is timm head.linear.*)"
+            )
+        raise CheckpointMismatchError(arch, missing, unexpected, mismatched, hint)
     model.load_state_dict(state_dict, strict=True)
 
 

@@ -1,0 +1,237 @@
+"""`edgec compile` end to end through the CLI, as a user runs it.
+
+Official-layout checkpoints with non-trivial random weights (built from the shared manifests)
+of the smallest variant of each family are compiled for the host; the artifact is run in ONNX
+Runtime and compared with the official forward (EfficientViT-M, SHViT) and with PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from support.official import (
+    MANIFESTS,
+    SHARED,
+    efficientvit_block,
+    official_forward,
+    official_state_dict,
+    shvit_block,
+)
+
+from edgec.artifact import sha256_file
+from edgec.cli import main
+from edgec.preprocess import Preprocessing, read_images
+
+IMAGES = SHARED / "data" / "imagenet_samples.npz"
+needs_shared = pytest.mark.skipif(not MANIFESTS.is_dir(), reason="../shared not present")
+pytestmark = [pytest.mark.slow, needs_shared]
+
+
+def compile_cli(capsys, *args: str) -> tuple[int, dict | None, str]:
+    code = main(["compile", *args, "--json", "--latency-runs", "100"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else None), captured.err
+
+
+def real_batch(preprocessing: dict, count: int = 3) -> np.ndarray:
+    return Preprocessing.from_dict(preprocessing).apply(read_images(IMAGES, limit=count))
+
+
+def run_artifact(path, batch: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate(
+        [session.run(None, {"input": batch[i : i + 1]})[0] for i in range(len(batch))]
+    )
+
+
+@pytest.fixture(scope="module")
+def m0_build(tmp_path_factory):
+    """EfficientViT-M0 official-layout checkpoint (in a `model` container) compiled once."""
+    work = tmp_path_factory.mktemp("m0")
+    sd = official_state_dict("efficientvit_m0", seed=5)
+    checkpoint = work / "efficientvit_m0.pth"
+    torch.save({"model": sd, "epoch": 3}, checkpoint)
+    out = work / "out"
+    code = main(
+        [
+            "compile",
+            str(checkpoint),
+            "--arch",
+            "efficientvit_m0",
+            "--target",
+            "host",
+            "--out",
+            str(out),
+            "--verify-images",
+            str(IMAGES),
+            "--verify-count",
+            "3",
+            "-q",
+        ]
+    )
+    assert code == 0
+    return {"sd": sd, "checkpoint": checkpoint, "out": out, "work": work}
+
+
+def test_m0_artifact_matches_the_official_forward(m0_build):
+    manifest = json.loads((m0_build["out"] / "manifest.json").read_text())
+    artifact = m0_build["out"] / manifest["artifact"]["path"]
+    batch = real_batch(manifest["model"]["preprocessing"])
+    with torch.no_grad():
+        reference = official_forward(torch.from_numpy(batch), m0_build["sd"], efficientvit_block)
+    got = run_artifact(artifact, batch)
+    bound = 5e-5 * max(1.0, float(reference.abs().max()))
+    assert np.abs(got - reference.numpy()).max() <= bound
+
+
+def test_m0_manifest_and_report_say_what_happened(m0_build):
+    out = m0_build["out"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["kind"] == "checkpoint"
+    assert manifest["input"]["sha256"] == sha256_file(m0_build["checkpoint"])
+    assert manifest["verification_inputs"]["kind"] == "user images"
+    for stage in ("export_vs_pytorch", "final_vs_pytorch"):
+        assert manifest["fidelity"][stage]["passed"]
+    latency = manifest["latency"]
+    assert latency["method"] == "measured" and latency["runs"] >= 100 and latency["threads"] == 1
+    assert latency["p50_ms"] <= latency["p90_ms"] <= latency["p99_ms"]
+    assert abs(sum(row["share"] for row in latency["per_op"]) - 1) < 0.01
+    assert manifest["graph"]["compiled"]["node_count"] < manifest["graph"]["exported"]["node_count"]
+    assert manifest["graph"]["compiled"]["macs"]["total"] == 79_193_600
+    assert {p["id"] for p in manifest["passes"]} >= {"cleanup::fold_batchnorm"}
+    files = {f["path"]: f for f in manifest["files"]}
+    assert set(files) == {"efficientvit_m0.onnx", "report.md"}
+    for name, entry in files.items():
+        assert entry["sha256"] == sha256_file(out / name)
+    report = (out / "report.md").read_text()
+    assert "Fidelity against PyTorch" in report and "p50 ms" in report
+    metadata = {p.key: p.value for p in onnx.load(out / "efficientvit_m0.onnx").metadata_props}
+    assert json.loads(metadata["edgec.preprocessing"])["input_size"] == [3, 224, 224]
+
+
+def test_m0_rebuild_is_byte_identical(m0_build, capsys):
+    out2 = m0_build["work"] / "out2"
+    code, _, _ = compile_cli(
+        capsys,
+        str(m0_build["checkpoint"]),
+        "--arch",
+        "efficientvit_m0",
+        "--out",
+        str(out2),
+        "--no-measure",
+    )
+    assert code == 0
+    first = m0_build["out"] / "efficientvit_m0.onnx"
+    assert sha256_file(first) == sha256_file(out2 / "efficientvit_m0.onnx")
+
+
+def test_onnx_input_skips_export_and_profile_remeasures(m0_build, capsys, tmp_path):
+    onnx_file = m0_build["out"] / "efficientvit_m0.onnx"
+    code, manifest, err = compile_cli(capsys, str(onnx_file), "--out", str(tmp_path / "again"))
+    assert code == 0, err
+    assert manifest["input"]["kind"] == "onnx"
+    assert manifest["export"]["exporter"].startswith("none")
+    assert main(["profile", str(tmp_path / "again"), "--runs", "100", "--json"]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    assert profile["runs"] == 100 and profile["per_op"]
+
+
+@pytest.mark.parametrize(("variant", "block"), [("shvit_s1", shvit_block), ("lowformer_b0", None)])
+def test_smallest_variant_of_each_family_compiles_and_matches(variant, block, capsys, tmp_path):
+    sd = official_state_dict(variant, seed=6)
+    checkpoint = tmp_path / f"{variant}.pth"
+    torch.save({"state_dict": sd} if variant.startswith("lowformer") else sd, checkpoint)
+    code, manifest, err = compile_cli(
+        capsys,
+        str(checkpoint),
+        "--arch",
+        variant,
+        "--out",
+        str(tmp_path / "out"),
+        "--verify-images",
+        str(IMAGES),
+        "--verify-count",
+        "2",
+    )
+    assert code == 0, err
+    assert manifest["fidelity"]["final_vs_pytorch"]["passed"]
+    if block is not None:
+        batch = real_batch(manifest["model"]["preprocessing"], count=2)
+        with torch.no_grad():
+            reference = official_forward(torch.from_numpy(batch), sd, block).numpy()
+        got = run_artifact(tmp_path / "out" / manifest["artifact"]["path"], batch)
+        assert np.abs(got - reference).max() <= 5e-5 * max(1.0, float(np.abs(reference).max()))
+
+
+def test_unsupported_op_is_listed_and_nothing_is_written(capsys, tmp_path):
+    x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 8, 8])
+    y = onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 3, 8, 8])
+    node = onnx.helper.make_node("FancyOp", ["input"], ["output"], domain="com.example", name="f0")
+    graph = onnx.helper.make_graph([node], "g", [x], [y])
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=[
+            onnx.helper.make_opsetid("", 18),
+            onnx.helper.make_opsetid("com.example", 1),
+        ],
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, path)
+    out = tmp_path / "out"
+    code, _, err = compile_cli(capsys, str(path), "--out", str(out))
+    assert code == 2 and "FancyOp" in err and "f0" in err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_pickled_module_needs_opt_in(capsys, tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
+    path = tmp_path / "whole.pt"
+    torch.save(module, path)
+    code, _, err = compile_cli(capsys, str(path), "--out", str(tmp_path / "a"))
+    assert code == 2 and "--allow-pickle" in err
+    code, manifest, err = compile_cli(
+        capsys, str(path), "--allow-pickle", "--out", str(tmp_path / "b"), "--no-measure"
+    )
+    assert code == 0, err
+    assert manifest["input"]["kind"] == "pickled_module"
+
+
+def test_torchscript_and_torch_export_inputs(capsys, tmp_path):
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 5),
+    ).eval()
+    x = torch.randn(1, 3, 224, 224)
+    scripted = tmp_path / "net.torchscript.pt"
+    torch.jit.save(torch.jit.trace(module, x), scripted)
+    exported = tmp_path / "net.pt2"
+    torch.export.save(torch.export.export(module, (x,)), exported)
+    for path, kind in ((scripted, "torchscript"), (exported, "torch_export")):
+        code, manifest, err = compile_cli(
+            capsys, str(path), "--out", str(tmp_path / kind), "--no-measure"
+        )
+        assert code == 0, err
+        assert manifest["input"]["kind"] == kind
+        assert manifest["fidelity"]["export_vs_pytorch"]["passed"]
+
+
+def test_wrong_keys_are_named(capsys, tmp_path):
+    sd = official_state_dict("efficientvit_m0")
+    sd.pop("head.l.bias")
+    sd["extra.weight"] = torch.zeros(3)
+    path = tmp_path / "bad.pth"
+    torch.save(sd, path)
+    code, _, err = compile_cli(
+        capsys, str(path), "--arch", "efficientvit_m0", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "head.linear.bias" in err and "extra.weight" in err
+    assert "official-layout checkpoint was remapped" in err
