@@ -18,12 +18,12 @@ Every failure is a ModelLoadError / UserError whose message says what and how to
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgec.artifact import sha256_file
 from edgec.errors import ModelLoadError, UserError
 from edgec.models import BUILTIN_NAMES, create_with_info, resolve_name
 from edgec.models.checkpoint_io import problem_for_kind, read_weights
@@ -77,15 +77,6 @@ def load_model(
         loaded.source_sha256 = digest
         return loaded
     return _load_name(source, arch, num_classes, config)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _looks_like_path(source: str) -> bool:

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 import onnxruntime
 import pytest
 import torch
@@ -25,6 +26,8 @@ from support.official import (
 
 from edgec.artifact import sha256_file
 from edgec.cli import main
+from edgec.exporters.export import export_onnx
+from edgec.models import create
 from edgec.preprocess import Preprocessing, read_images
 
 IMAGES = SHARED / "data" / "imagenet_samples.npz"
@@ -235,3 +238,52 @@ def test_wrong_keys_are_named(capsys, tmp_path):
     )
     assert code == 2 and "head.linear.bias" in err and "extra.weight" in err
     assert "official-layout checkpoint was remapped" in err
+
+
+def test_verify_each_pass_dump_ir_and_ort_format(m0_build, capsys, tmp_path):
+    exported = tmp_path / "exported.onnx"  # the raw export: the cleanup passes have work to do
+    ir.save(
+        export_onnx(create("efficientvit_m0", checkpoint=m0_build["sd"]), (3, 224, 224)), exported
+    )
+    dump = tmp_path / "dump"
+    code, manifest, err = compile_cli(
+        capsys,
+        str(exported),
+        "--out",
+        str(tmp_path / "o"),
+        "--verify",
+        "--dump-ir",
+        str(dump),
+        "--ort-format",
+        "--no-measure",
+    )
+    assert code == 0, err
+    changed = [p for p in manifest["passes"] if p["modified"]]
+    assert changed and all(p["verification"]["passed"] for p in changed)
+    assert len(list(dump.glob("*.onnx"))) == len(changed)
+    assert any(f["path"].endswith(".ort") for f in manifest["files"])
+
+
+def test_inspect_reports_ops_macs_and_targets(m0_build, capsys):
+    assert main(["inspect", str(m0_build["out"] / "efficientvit_m0.onnx"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["stats"]["macs"]["total"] == 79_193_600
+    assert data["targets"]["host"] == []
+    assert main(["inspect", str(m0_build["out"] / "efficientvit_m0.onnx")]) == 0
+    assert "Conv" in capsys.readouterr().out
+
+
+def test_dynamic_batch_and_config_file(capsys, tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
+    path = tmp_path / "net.pt"
+    torch.save(module, path)
+    config = tmp_path / "build.toml"
+    config.write_text(
+        f'[compile]\nmodel = "{path}"\nallow_pickle = true\ndynamic_batch = true\n'
+        f'out = "{tmp_path / "o"}"\nmeasure = false\n'
+    )
+    code = main(["compile", "--config", str(config), "--json", "-q"])
+    manifest = json.loads(capsys.readouterr().out)
+    assert code == 0 and manifest["export"]["dynamic_batch"]
+    session = onnxruntime.InferenceSession(str(tmp_path / "o" / manifest["artifact"]["path"]))
+    assert session.run(None, {"input": np.zeros((3, 3, 224, 224), np.float32)})[0].shape[0] == 3
