@@ -33,8 +33,14 @@ _CLEANUP = [
 PIPELINES: dict[str, list[str]] = {
     "cleanup": _CLEANUP,
     # What a device profile gets unless it names another (devices/host.toml says "default").
-    # Only cleanup exists so far; the attention and quant passes go after it when they land.
-    "default": [*_CLEANUP],
+    "default": [
+        *_CLEANUP,
+        # Residual depthwise convs become one conv; before the attention rewrite so that the
+        # graph it matches is already as small as it gets.
+        "speed::fold_dw_residual",
+        # Needs constant attention biases (fold_bias_gather) and static shapes (infer_shapes).
+        "speed::cga_token_major",
+    ],
 }
 
 

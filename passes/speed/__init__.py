@@ -1,0 +1,6 @@
+"""Speed passes: graph rewrites that make the ORT CPU artifact faster without changing results.
+
+Importing this package registers every pass in it.
+"""
+
+from edgec.passes.speed import cga_token_major, fold_dw_residual  # noqa: F401
