@@ -40,6 +40,11 @@ PIPELINES: dict[str, list[str]] = {
         "speed::fold_dw_residual",
         # Needs constant attention biases (fold_bias_gather) and static shapes (infer_shapes).
         "speed::cga_token_major",
+        # After cga_token_major (whose up-front projection conv it moves): window 1×1 convs run on
+        # the whole map, so partition/reverse are 4-D block transposes without NCHWc reorders.
+        "speed::window_layout",
+        # Spatial ReduceMean → GlobalAveragePool, which ORT keeps in NCHWc (SE blocks, head).
+        "speed::global_pool",
     ],
 }
 
