@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(result: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result.data, indent=2, default=str))
-    else:
-        print(result.text)
+    text = json.dumps(result.data, indent=2, default=str) if as_json else result.text
+    try:
+        print(text)
+    except BrokenPipeError:  # `edgec zoo | head`: the reader left; that is not an error
+        sys.stderr.close()
 
 
 if __name__ == "__main__":

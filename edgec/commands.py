@@ -122,12 +122,17 @@ def zoo_command(args) -> CommandResult:
     from edgec.models import zoo
 
     entries = zoo()
-    rows = [f"{'name':<18} {'family':<14} {'input':<12} source"]
+    rows = [
+        f"{'name':<16} {'family':<15} {'input':<8} {'params':>7} {'MACs':>7} {'top-1':>6}  repo"
+    ]
     for e in entries:
-        size = "×".join(str(d) for d in e.input_size[1:])
-        rows.append(f"{e.name:<18} {e.family:<14} {size:<12} {e.timm_name and 'timm'}")
-    rows.append("Any other timm model name works too. Built-in models start from a seeded")
-    rows.append("random initialisation: give a checkpoint (--arch NAME) for real weights.")
+        rows.append(
+            f"{e.name:<16} {e.family:<15} {e.input_size[1]:<8} {_num(e.reported_params_m, 'M')} "
+            f"{_num(e.reported_macs_m, 'M')} {_num(e.reported_top1, '%')}  {e.official_repo}"
+        )
+    rows.append("params/MACs/top-1 are the official ImageNet figures. Any other timm model name")
+    rows.append("works too. Built-in models start from a seeded random initialisation (nothing")
+    rows.append("is downloaded): give a checkpoint with --arch NAME for real weights.")
     return CommandResult("\n".join(rows), [dataclasses.asdict(e) for e in entries])
 
 
@@ -142,3 +147,7 @@ def targets_command(args) -> CommandResult:
             f"{p.description}"
         )
     return CommandResult("\n".join(rows), [p.to_dict() for p in profiles.values()])
+
+
+def _num(value: float | None, unit: str) -> str:
+    return f"{'–':>6}" + " " if value is None else f"{value:>6.1f}{unit}"
