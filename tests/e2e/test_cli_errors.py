@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from edgec.cli import main
 
@@ -60,6 +61,30 @@ def test_unwritable_output_directory_is_a_user_error(capsys, tmp_path):
     blocker.write_text("x")
     code, _, err = run_cli(capsys, "compile", "efficientvit_m0", "--out", str(blocker / "sub"))
     assert code == 2 and "cannot write the output directory" in err
+
+
+def test_unknown_arch_suggests_names(capsys, tmp_path):
+    checkpoint = tmp_path / "weights.pth"
+
+    torch.save({"w": torch.zeros(1)}, checkpoint)
+    code, _, err = run_cli(
+        capsys,
+        "compile",
+        str(checkpoint),
+        "--arch",
+        "efficientvit_m9",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert code == 2 and "efficientvit_m9" in err and "efficientvit_m" in err.split("fix")[-1]
+
+
+def test_checkpoint_without_arch_is_a_user_error(capsys, tmp_path):
+    checkpoint = tmp_path / "weights.pth"
+
+    torch.save({"w": torch.zeros(1)}, checkpoint)
+    code, _, err = run_cli(capsys, "compile", str(checkpoint), "--out", str(tmp_path / "o"))
+    assert code == 2 and "--arch" in err
 
 
 def test_corrupt_checkpoint_is_a_user_error(capsys, tmp_path):
