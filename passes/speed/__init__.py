@@ -3,4 +3,9 @@
 Importing this package registers every pass in it.
 """
 
-from edgec.passes.speed import cga_token_major, fold_dw_residual  # noqa: F401
+from edgec.passes.speed import (  # noqa: F401
+    cga_token_major,
+    fold_dw_residual,
+    global_pool,
+    window_layout,
+)
