@@ -86,8 +86,13 @@ def _latency(latency: dict[str, Any] | None) -> list[str]:
     ]
     by_type = (latency.get("per_op") or [])[:8]
     if by_type:
-        rows += ["", "Where the time goes (ORT profiler, per op type):", ""]
-        rows += ["| op | ms per run | share |", "|---|---|---|"]
+        rows += [
+            "",
+            "Where the time goes (ORT profiler, per op type; profiling slows every kernel a "
+            "little, so read the shares, not the absolute times):",
+            "",
+        ]
+        rows += ["| op | profiled ms per run | share |", "|---|---|---|"]
         for o in by_type:
             rows.append(f"| {o['op_type']} | {o['us_per_run'] / 1000:.3f} | {o['share']:.1%} |")
     return rows
