@@ -1,5 +1,5 @@
-"""Shared helpers for the cleanup pass tests (fixture `helpers`): parse ONNX text, run a
-pass, check idempotence, compare before/after in ONNX Runtime.
+"""Shared helpers for every pass test (fixture `helpers`): parse ONNX text, run a pass,
+check idempotence, compare before/after in ONNX Runtime.
 
 Numerical comparisons run ONNX Runtime on CPU with graph optimizations disabled (so ORT's own
 fusions cannot hide a wrong rewrite), seeded random inputs, and the float-pass bound of
@@ -49,6 +49,12 @@ def run_pass(pass_id: str, model: ir.Model, **options):
     result = p(model)
     assert result.model is model
     return result, p
+
+
+def infer_shapes(model: ir.Model) -> ir.Model:
+    """Annotate `model` with inferred shapes (what the passes after infer_shapes see)."""
+    create_pass("cleanup::infer_shapes")(model)
+    return model
 
 
 def _session(model: ir.Model) -> ort.InferenceSession:
@@ -114,6 +120,7 @@ def helpers() -> types.SimpleNamespace:
         op_types=op_types,
         fingerprint=fingerprint,
         run_pass=run_pass,
+        infer_shapes=infer_shapes,
         run_ort=run_ort,
         random_feeds=random_feeds,
         assert_same_outputs=assert_same_outputs,
