@@ -95,7 +95,7 @@ def _compile_summary(m: dict[str, Any], config: CompileConfig) -> str:
         f"  graph: {m['graph']['exported']['node_count']} → "
         f"{m['graph']['compiled']['node_count']} nodes",
     ]
-    if latency:
+    if latency["method"] == "measured":
         lines.append(
             f"  latency (measured, {latency['threads']} thread): p50 {latency['p50_ms']:.3f} ms, "
             f"p90 {latency['p90_ms']:.3f} ms"
@@ -140,12 +140,13 @@ def targets_command(args) -> CommandResult:
     from edgec.device_profile import all_profiles
 
     profiles = all_profiles()
-    rows = [f"{'target':<18} {'aliases':<20} {'runtime':<12} latency  description"]
+    rows = [f"{'target':<18} {'aliases':<14} {'runtime':<12} {'latency':<10} description"]
     for p in profiles.values():
         rows.append(
-            f"{p.name:<18} {', '.join(p.aliases):<20} {p.runtime:<12} {p.latency:<8} "
+            f"{p.name:<18} {', '.join(p.aliases) or '-':<14} {p.runtime:<12} {p.latency:<10} "
             f"{p.description}"
         )
+    rows.append("`--json` gives every profile in full: compute units, peaks, memory, fallbacks")
     return CommandResult("\n".join(rows), [p.to_dict() for p in profiles.values()])
 
 

@@ -65,8 +65,8 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             artifact = runtime.emit(
                 model, stage, name=slug(loaded.name), ort_format=config.ort_format
             )
-        latency = None
-        if config.measure:
+        latency = _not_measured(device, config)
+        if latency is None:
             with progress.step("measuring latency on this host", timings, "measure"):
                 latency = _measure(runtime, artifact.path, feeds, device, config)
         manifest = {
@@ -194,6 +194,19 @@ def _check_supported(runtime, model: ir.Model, device: DeviceProfile) -> None:
             unsupported,
             "rewrite or remove these ops in the model, or choose another --target",
         )
+
+
+def _not_measured(device: DeviceProfile, config: CompileConfig) -> dict[str, str] | None:
+    """Why latency is not measured here, or None when it is (host-like targets only)."""
+    if not config.measure:
+        return {"method": "none", "reason": "skipped with --no-measure"}
+    if device.latency != "measured":
+        return {
+            "method": "none",
+            "reason": f"{device.name} is not this machine, and the cost model that estimates "
+            "its latency is not built yet; nothing was measured here",
+        }
+    return None
 
 
 def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileConfig):

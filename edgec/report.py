@@ -22,7 +22,7 @@ def render_report(m: dict[str, Any]) -> str:
         "",
         "## Latency",
         "",
-        *_latency(m.get("latency")),
+        *_latency(m["latency"]),
         "",
         "## Passes",
         "",
@@ -72,9 +72,9 @@ def _fidelity(m: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _latency(latency: dict[str, Any] | None) -> list[str]:
-    if not latency:
-        return ["Not measured (--no-measure)."]
+def _latency(latency: dict[str, Any]) -> list[str]:
+    if latency.get("method") != "measured":
+        return [f"Not measured: {latency['reason']}."]
     rows = [
         f"Measured on this host, batch {latency['batch']}, {latency['threads']} thread(s), "
         f"{latency['runs']} timed runs after {latency['warmup']} warm-up runs.",

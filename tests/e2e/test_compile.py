@@ -289,3 +289,29 @@ def test_dynamic_batch_and_config_file(capsys, tmp_path):
     assert code == 0 and manifest["export"]["dynamic_batch"]
     session = onnxruntime.InferenceSession(str(tmp_path / "o" / manifest["artifact"]["path"]))
     assert session.run(None, {"input": np.zeros((3, 3, 224, 224), np.float32)})[0].shape[0] == 3
+
+
+def test_a_target_that_is_not_this_machine_gets_no_measured_latency(capsys, tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
+    path = tmp_path / "net.pt"
+    torch.save(module, path)
+    code, manifest, err = compile_cli(
+        capsys,
+        str(path),
+        "--allow-pickle",
+        "--target",
+        "raspberry-pi",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert code == 0, err
+    assert manifest["target"]["name"] == "raspberry-pi-5"
+    assert manifest["latency"]["method"] == "none"
+    assert "Not measured" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_targets_with_other_runtimes_say_so(capsys, tmp_path):
+    code, _, err = compile_cli(
+        capsys, "efficientvit_m0", "--target", "iphone", "--out", str(tmp_path)
+    )
+    assert code == 2 and "coreml" in err
