@@ -40,6 +40,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         with progress.step("loading model", timings, "load"):
             loaded = _load(config)
         preprocessing = Preprocessing.from_dict(loaded.preprocessing)
+        _check_image_model(loaded.name, preprocessing)
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
         runtime = _runtime(device)
@@ -136,6 +137,18 @@ EXPORT_HINT = (
     "dynamo=False) and compile that file, or report the model"
 )
 PASSES_HINT = "rerun with --verify --dump-ir DIR to find the pass that changed the outputs"
+
+
+def _check_image_model(name: str, preprocessing: Preprocessing) -> None:
+    """`edgec compile` verifies and measures N×C×H×W image models; say so before exporting."""
+    if len(preprocessing.input_size) != 3:
+        raise UserError(
+            f"{name} takes {len(preprocessing.input_size) + 1}-D input "
+            f"{list(preprocessing.input_size)}; `edgec compile` handles N×C×H×W image models so "
+            "far (volumetric compile is not built yet)",
+            "use edgec.models.create() and edgec.exporters.export.export_onnx() from Python "
+            "for the ONNX graph, or compile a 2-D image model",
+        )
 
 
 def _reference(loaded, model: ir.Model, checker: GraphChecker):

@@ -1,7 +1,9 @@
 """Create a model by name (built-in zoo or any timm model), optionally with a checkpoint.
 
-Models are built by timm with `pretrained=False` under `torch.manual_seed(0)` (the caller's
-RNG state is left untouched), so the same name always gives the same weights. A checkpoint is
+Models edgec implements itself (`zoo.NATIVE`: SegFormer3D) are built by edgec, in their
+official checkpoint layout (no remap); all others are built by timm with `pretrained=False`.
+Both are built under `torch.manual_seed(0)` (the caller's RNG state is left untouched), so
+the same name always gives the same weights. A checkpoint is
 read safely, unwrapped, converted from the official layout when it is one, and loaded strictly.
 """
 
@@ -20,7 +22,7 @@ from edgec.models.checkpoint_io import read_weights
 from edgec.models.layouts import layout_for, to_timm_layout
 from edgec.models.seeded_init import randomise_constant_inits
 from edgec.models.state_dict import head_classes, load_strict, unwrap
-from edgec.models.zoo import BUILTIN_NAMES, INIT_SEED, RANDOM_INIT_NOTE, display_aliases
+from edgec.models.zoo import BUILTIN_NAMES, INIT_SEED, NATIVE, RANDOM_INIT_NOTE, display_aliases
 
 
 @dataclasses.dataclass
@@ -80,11 +82,12 @@ def create_with_info(
 ) -> tuple[torch.nn.Module, ModelInfo]:
     """Like `create`, and also returns the `ModelInfo` record (also set as `model.edgec_info`)."""
     arch = resolve_name(name)
-    layout = layout_for(arch)
+    native = arch in NATIVE
+    layout = None if native else layout_for(arch)
     info = ModelInfo(
         name=arch,
         builtin=arch in BUILTIN_NAMES,
-        family=layout.family if layout else None,
+        family=NATIVE[arch].family if native else (layout.family if layout else None),
         weights=RANDOM_INIT_NOTE,
         num_classes=num_classes,
         num_classes_source="given" if num_classes is not None else "default",
@@ -92,7 +95,7 @@ def create_with_info(
     state_dict = None
     if checkpoint is not None:
         state_dict = _prepare(checkpoint, arch, allow_pickle, info)
-        found = head_classes(state_dict, arch)
+        found = _native_head(state_dict, arch) if native else head_classes(state_dict, arch)
         if num_classes is None and found is not None:
             info.num_classes, info.num_classes_source = found[0], "checkpoint"
             info.notes.append(
@@ -101,7 +104,8 @@ def create_with_info(
             )
     model = _seeded_create(arch, info.num_classes, config)
     if state_dict is not None:
-        load_strict(model, state_dict, arch, remapped_from=info.checkpoint_layout)
+        remapped = None if native else info.checkpoint_layout
+        load_strict(model, state_dict, arch, remapped_from=remapped)
         source = checkpoint if isinstance(checkpoint, (str, Path)) else "the given state_dict"
         info.weights = f"checkpoint {source}"
     else:
@@ -143,9 +147,39 @@ def _prepare(checkpoint, arch: str, allow_pickle: bool, info: ModelInfo) -> dict
     dtypes = sorted({str(v.dtype).removeprefix("torch.") for v in state_dict.values()})
     if "float16" in dtypes or "bfloat16" in dtypes:
         info.notes.append(f"checkpoint tensors stored as {'/'.join(dtypes)}; loaded into float32")
+    if arch in NATIVE:  # edgec's module uses the official key names: nothing to remap
+        info.checkpoint_layout = "official"
+        return state_dict
     state_dict, info.checkpoint_layout, notes = to_timm_layout(state_dict, arch)
     info.notes.extend(notes)
     return state_dict
+
+
+def _native_head(state_dict: Mapping[str, torch.Tensor], arch: str) -> tuple[int, str] | None:
+    """(number of classes, key) from a native model's classifier weight, if present."""
+    from edgec.models import segformer3d
+
+    key = {"segformer3d": segformer3d.CLASSIFIER_KEY}[arch]
+    value = state_dict.get(key)
+    return (int(value.shape[0]), key) if value is not None and value.ndim >= 1 else None
+
+
+def _native_build(arch: str, **kwargs: Any) -> torch.nn.Module:
+    """Build a model edgec implements itself, and give it its catalogue input recipe."""
+    from edgec.models.segformer3d import SegFormer3D
+
+    model = {"segformer3d": SegFormer3D}[arch](**kwargs)
+    entry = NATIVE[arch]
+    model.pretrained_cfg = {
+        "input_size": entry.input_size,
+        "mean": entry.mean,
+        "std": entry.std,
+        "interpolation": entry.interpolation,
+        "crop_pct": entry.crop_pct,
+        "crop_mode": entry.crop_mode,
+        "num_classes": model.num_classes,
+    }
+    return model
 
 
 def _record_img_size(model: torch.nn.Module, img_size: Any) -> None:
@@ -169,11 +203,15 @@ def _seeded_create(arch: str, num_classes: int | None, config: dict) -> torch.nn
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         try:
-            model = timm.create_model(arch, pretrained=False, **kwargs)
+            if arch in NATIVE:
+                model = _native_build(arch, **kwargs)
+            else:
+                model = timm.create_model(arch, pretrained=False, **kwargs)
         except TypeError as exc:
+            where = "edgec.models.zoo()" if arch in NATIVE else "timm's documentation"
             raise UserError(
                 f"model {arch!r} does not accept option(s) {sorted(config)}: {exc}",
-                "drop the option, or check timm's documentation of this model",
+                f"drop the option, or check {where} for this model",
             ) from exc
     randomise_constant_inits(model, INIT_SEED)
     return model

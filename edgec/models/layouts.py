@@ -99,4 +99,6 @@ def guess_family(keys: Mapping[str, object]) -> str | None:
         return "SHViT (shvit_s1 … shvit_s4)"
     if "conv_proj" in text or "backbone.input_stem" in text or "total.0.0.main" in text:
         return "LowFormer (lowformer_b0 … lowformer_e3)"
+    if "segformer_encoder." in text:
+        return "SegFormer3D (segformer3d)"
     return None

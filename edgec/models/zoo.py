@@ -1,4 +1,5 @@
-"""The built-in model catalogue: EfficientViT-M, SHViT and LowFormer, all built by timm.
+"""The built-in model catalogue: EfficientViT-M, SHViT and LowFormer (built by timm) and
+SegFormer3D (implemented by edgec, `edgec.models.segformer3d`; 3-D input).
 
 Each `ZooEntry` joins timm's `pretrained_cfg` (input size, preprocessing) with the facts the
 official repositories report (parameters, MACs, ImageNet top-1; from
@@ -26,7 +27,7 @@ class ZooEntry:
     display_name: str
     family: str
     timm_name: str
-    input_size: tuple[int, int, int]
+    input_size: tuple[int, ...]
     fixed_input_size: bool
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -40,6 +41,8 @@ class ZooEntry:
     reported_top1: float | None
     weights: str = RANDOM_INIT_NOTE
     notes: tuple[str, ...] = ()
+    layout: str = "NCHW"
+    color: str = "RGB"
 
     def preprocessing(self) -> dict[str, Any]:
         """The entry's preprocessing in the form `preprocessing_for` returns."""
@@ -51,8 +54,8 @@ class ZooEntry:
             "crop_pct": self.crop_pct,
             "crop_mode": self.crop_mode,
             "fixed_input_size": self.fixed_input_size,
-            "layout": "NCHW",
-            "color": "RGB",
+            "layout": self.layout,
+            "color": self.color,
         }
 
 
@@ -101,11 +104,46 @@ _EXTRA_NOTES = {
     "lowformer_e3": ("README reports 5350 M MACs; the code (and timm) count 4866 M",),
 }
 
-BUILTIN_NAMES: tuple[str, ...] = tuple(_REPORTED)
+# Models edgec implements itself (not in timm): name → catalogue entry.
+# SegFormer3D figures: paper Table 1 (4.51 M params), ptflops 12.8 GMac at 4×128³
+# (notebooks/model_profiler.ipynb); accuracy is BraTS-2017 Dice, not ImageNet top-1.
+NATIVE: dict[str, ZooEntry] = {
+    "segformer3d": ZooEntry(
+        name="segformer3d",
+        display_name="SegFormer3D",
+        family="SegFormer3D",
+        timm_name="",
+        input_size=(4, 128, 128, 128),
+        fixed_input_size=False,
+        mean=(0.0, 0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0, 1.0),
+        interpolation="trilinear",
+        crop_pct=1.0,
+        crop_mode="center",
+        num_classes=3,
+        official_repo="https://github.com/OSUPCVLab/SegFormer3D",
+        reported_params_m=4.51,
+        reported_macs_m=12800,
+        reported_top1=None,
+        notes=(
+            "3-D segmentation (BraTS 2017): 4 MRI modalities in, 3 sigmoid channels out; "
+            "reported Dice 82.1 % (no ImageNet top-1)",
+            "any D×H×W divisible by 32; larger volumes: edgec.models.sliding_window (128³)",
+            "attn_scale='num_heads' (default, published weights) or 'head_dim' (current code)",
+            "mean/std are identity: volumes come normalised from the dataset preprocessing",
+        ),
+        layout="NCDHW",
+        color="MRI (FLAIR, T1w, T1gd, T2w)",
+    ),
+}
+
+BUILTIN_NAMES: tuple[str, ...] = (*_REPORTED, *NATIVE)
 
 
 def zoo_entry(name: str) -> ZooEntry:
     """The catalogue entry of built-in model `name` (KeyError if it is not built in)."""
+    if name in NATIVE:
+        return NATIVE[name]
     from timm.models import get_pretrained_cfg
 
     family, display, params, macs, top1 = _REPORTED[name]
@@ -134,14 +172,16 @@ def zoo_entry(name: str) -> ZooEntry:
 
 
 def zoo() -> list[ZooEntry]:
-    """Every built-in model, in catalogue order (EfficientViT-M, SHViT, LowFormer)."""
+    """Every built-in model, in catalogue order (EfficientViT-M, SHViT, LowFormer, SegFormer3D)."""
     return [zoo_entry(name) for name in BUILTIN_NAMES]
 
 
 def display_aliases() -> dict[str, str]:
     """Lower-case spellings users type (`efficientvit-m0`, `lowformer-b1.5`) → built-in name."""
     aliases = {}
-    for name, (_, display, *_rest) in _REPORTED.items():
+    displays = {name: row[1] for name, row in _REPORTED.items()}
+    displays.update({name: entry.display_name for name, entry in NATIVE.items()})
+    for name, display in displays.items():
         for spelling in (display, display.replace(".", ""), name):
             key = spelling.lower().replace("-", "_")
             aliases[key] = name

@@ -39,6 +39,7 @@ def test_zoo_lists_the_three_timm_families(capsys):
         (["compile", "no_such_model_xyz"], "no_such_model_xyz"),
         (["compile", "missing/model.pt", "--arch", "efficientvit_m0"], "does not exist"),
         (["compile"], "no model given"),
+        (["compile", "segformer3d"], "volumetric compile is not built yet"),
         (["profile", "/nonexistent-dir"], "no manifest.json"),
     ],
 )

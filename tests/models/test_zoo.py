@@ -21,6 +21,7 @@ EXPECTED = [
     *(f"efficientvit_m{i}" for i in range(6)),
     *(f"shvit_s{i}" for i in range(1, 5)),
     *(f"lowformer_{v}" for v in ("b0", "b1", "b15", "b3", "e1", "e2", "e3")),
+    "segformer3d",  # implemented by edgec (not in timm)
 ]
 
 
@@ -28,10 +29,13 @@ def test_zoo_lists_every_builtin_in_order():
     entries = zoo()
     assert [e.name for e in entries] == EXPECTED == list(BUILTIN_NAMES)
     for e in entries:
-        assert e.timm_name == e.name
-        assert e.num_classes == 1000
         assert e.weights == RANDOM_INIT_NOTE
         assert e.official_repo.startswith("https://github.com/")
+        if e.family == "SegFormer3D":  # volumetric: 4 MRI modalities in, 3 channels out
+            assert e.timm_name == "" and e.num_classes == 3 and e.input_size == (4, 128, 128, 128)
+            continue
+        assert e.timm_name == e.name
+        assert e.num_classes == 1000
         assert len(e.input_size) == 3 and e.input_size[0] == 3
 
 
