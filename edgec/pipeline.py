@@ -17,7 +17,7 @@ import onnx_ir as ir
 from edgec import __version__
 from edgec.config import CompileConfig
 from edgec.device_profile import DeviceProfile, host_facts, load_device
-from edgec.errors import UnsupportedOpsError, UserError
+from edgec.errors import UserError
 from edgec.output_dir import default_out_dir, slug, staging, write_manifest_and_report
 from edgec.preprocess import Preprocessing
 from edgec.progress import Progress
@@ -44,7 +44,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
         runtime = _runtime(device)
-        _check_supported(runtime, model, device)  # before anything runs the graph
+        runtime.ensure_supported(model, device)  # before anything runs the graph
         feeds, inputs_info = verification_inputs(
             model, preprocessing, config.verify_images, config.verify_count
         )
@@ -61,7 +61,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             final_fidelity, _ = checker.check(
                 reference, model, "the compiled graph differs from PyTorch", PASSES_HINT
             )
-        _check_supported(runtime, model, device)
+        runtime.ensure_supported(model, device)
         with progress.step(f"emitting {runtime.NAME} artifact", timings, "emit"):
             artifact = runtime.emit(
                 model, stage, name=slug(loaded.name), ort_format=config.ort_format
@@ -197,16 +197,6 @@ def _runtime(device: DeviceProfile):
     if not ok:
         raise UserError(f"ONNX Runtime is not usable: {reason}", "pip install onnxruntime")
     return ort
-
-
-def _check_supported(runtime, model: ir.Model, device: DeviceProfile) -> None:
-    unsupported = runtime.check(model, device)
-    if unsupported:
-        raise UnsupportedOpsError(
-            f"{runtime.NAME} on {device.name}",
-            unsupported,
-            "rewrite or remove these ops in the model, or choose another --target",
-        )
 
 
 def _not_measured(device: DeviceProfile, config: CompileConfig) -> dict[str, str] | None:
