@@ -84,13 +84,14 @@ def parse_pass_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _compile_summary(m: dict[str, Any], config: CompileConfig) -> str:
-    out = Path(config.out) if config.out else None
+    from edgec.output_dir import default_out_dir
+
+    out = Path(config.out) if config.out else default_out_dir(config.model, m["target"]["name"])
     latency = m.get("latency")
     final = m["fidelity"]["final_vs_pytorch"]
     worst = max(o["max_abs"] for o in final["outputs"])
     lines = [
-        f"compiled {m['model']['name']} for {m['target']['name']} → "
-        f"{out or 'out/'}/{m['artifact']['path']}".replace("//", "/"),
+        f"compiled {m['model']['name']} for {m['target']['name']} → {out / m['artifact']['path']}",
         f"  fidelity vs PyTorch: max|Δ| {worst:.3g} (passed)",
         f"  graph: {m['graph']['exported']['node_count']} → "
         f"{m['graph']['compiled']['node_count']} nodes",

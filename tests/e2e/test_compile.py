@@ -291,6 +291,17 @@ def test_dynamic_batch_and_config_file(capsys, tmp_path):
     assert session.run(None, {"input": np.zeros((3, 3, 224, 224), np.float32)})[0].shape[0] == 3
 
 
+def test_summary_names_the_artifact_path(capsys, tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
+    path = tmp_path / "net.pt"
+    torch.save(module, path)
+    out = tmp_path / "build"
+    code = main(["compile", str(path), "--allow-pickle", "--out", str(out), "--no-measure", "-q"])
+    assert code == 0
+    assert f"→ {out / 'net.onnx'}" in capsys.readouterr().out
+    assert (out / "net.onnx").is_file()
+
+
 def test_a_target_that_is_not_this_machine_gets_no_measured_latency(capsys, tmp_path):
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
     path = tmp_path / "net.pt"
