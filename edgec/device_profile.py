@@ -33,7 +33,7 @@ BANDWIDTH_UNITS = ("GB/s",)
 PEAK_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "unstated")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Figure:
     """One published number with its unit, where it comes from and how far to trust it."""
 
@@ -44,29 +44,19 @@ class Figure:
     note: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class Peak:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Peak(Figure):
     """Peak throughput of a compute unit at one precision (vendor peak, dense unless sparse)."""
 
     precision: str
-    value: float
-    unit: str
-    source: str
-    trust: str
     sparse: bool = False  # True: the 2:4 structured-sparsity figure (twice the dense one)
-    note: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class Cache:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Cache(Figure):
     """One cache level, e.g. "L2 per core" or "system-level cache"."""
 
     name: str
-    value: float
-    unit: str
-    source: str
-    trust: str
-    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
