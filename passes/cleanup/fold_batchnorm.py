@@ -6,7 +6,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.cleanup._common import Names, bypass, const_array, drop_if_unused
+from edgec.passes._graph import Names, bypass, const_array, drop_if_unused
 
 _ONNX = ("", "ai.onnx")
 

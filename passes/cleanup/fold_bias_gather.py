@@ -8,7 +8,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.cleanup._common import const_array, drop_if_unused, evaluate, opset_version
+from edgec.passes._graph import const_array, drop_if_unused, evaluate, opset_version
 
 # Shape plumbing that may follow the gather and is folded into the same constant.
 _CHAIN_OPS = frozenset(

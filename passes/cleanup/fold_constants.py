@@ -9,7 +9,7 @@ from onnx_ir.passes.common import LiftConstantsToInitializersPass
 from onnxscript.optimizer import fold_constants_ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.cleanup._common import graphs
+from edgec.passes._graph import graphs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from onnx_ir.passes.common import (
 )
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.cleanup._common import graphs
+from edgec.passes._graph import graphs
 
 
 @register_pass

@@ -8,7 +8,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.cleanup._common import bypass, const_array, dtype_of, opset_version
+from edgec.passes._graph import bypass, const_array, dtype_of, opset_version
 
 # A Slice end at or beyond this covers any dimension, known or not (torch writes INT64_MAX).
 _TO_THE_END = 2**62

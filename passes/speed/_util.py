@@ -1,19 +1,11 @@
-"""Small graph helpers shared by the speed passes (not a pass itself)."""
+"""Graph helpers of the speed passes (not a pass); shared ones live in `edgec.passes._graph`."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import onnx_ir as ir
 
-
-def const_array(value: ir.Value | None) -> np.ndarray | None:
-    """The value's constant content (initializer or Constant node), else None."""
-    if value is None:
-        return None
-    tensor = ir.convenience.get_const_tensor(value)
-    return None if tensor is None else tensor.numpy()
+from edgec.passes._graph import const_array
 
 
 def attr(node: ir.Node, name: str, default=None):
@@ -63,12 +55,6 @@ def new_initializer(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
     value = ir.val(name, const_value=ir.tensor(np.ascontiguousarray(array), name=name))
     graph.register_initializer(value)
     return value
-
-
-def drop_unused_initializers(graph: ir.Graph, values: Sequence[ir.Value]) -> None:
-    for v in values:
-        if v is not None and v.is_initializer() and not list(v.uses()) and not v.is_graph_output():
-            graph.initializers.pop(v.name, None)
 
 
 def is_conv_same_depthwise(node: ir.Node, channels: int | None = None) -> bool:

@@ -43,10 +43,9 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
+from edgec.passes._graph import const_array, drop_if_unused
 from edgec.passes.speed._util import (
     attr,
-    const_array,
-    drop_unused_initializers,
     is_conv_same_depthwise,
     new_initializer,
     only_consumer,
@@ -371,7 +370,8 @@ def _rewrite(graph: ir.Graph, concat: ir.Node, split_x: ir.Node, heads: list[_He
     if was_output:
         old_out.name = None
         y.name = name
-    drop_unused_initializers(graph, list({id(v): v for v in consts}.values()))
+    for value in {id(v): v for v in consts}.values():
+        drop_if_unused(value)
 
 
 @register_pass

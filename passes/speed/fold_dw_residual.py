@@ -20,9 +20,8 @@ from __future__ import annotations
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
+from edgec.passes._graph import const_array, drop_if_unused
 from edgec.passes.speed._util import (
-    const_array,
-    drop_unused_initializers,
     is_conv_same_depthwise,
     new_initializer,
     only_consumer,
@@ -72,7 +71,7 @@ class FoldDepthwiseResidual(EdgecPass):
                 if was_output:
                     old_out.name = None
                     out.name = name
-                drop_unused_initializers(graph, [old_w])
+                drop_if_unused(old_w)
                 self.stats["dw_residuals_folded"] += 1
                 modified = True
                 break

@@ -20,7 +20,8 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.speed._util import attr, const_array, drop_unused_initializers
+from edgec.passes._graph import const_array, drop_if_unused
+from edgec.passes.speed._util import attr
 
 
 def _spatial_mean(node: ir.Node) -> bool:
@@ -66,7 +67,8 @@ class GlobalPool(EdgecPass):
             if was_output:
                 old_out.name = None
                 out.name = name
-            drop_unused_initializers(graph, consts)
+            for value in consts:
+                drop_if_unused(value)
             self.stats["means_rewritten"] += 1
             modified = True
         return ir.passes.PassResult(model, modified)

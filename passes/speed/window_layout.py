@@ -37,7 +37,8 @@ from __future__ import annotations
 import onnx_ir as ir
 
 from edgec.pass_manager import EdgecPass, register_pass
-from edgec.passes.speed._util import attr, const_array, new_initializer, only_consumer, static_shape
+from edgec.passes._graph import const_array
+from edgec.passes.speed._util import attr, new_initializer, only_consumer, static_shape
 
 _P6 = [0, 1, 3, 2, 4, 5]
 

@@ -1,4 +1,4 @@
-"""Small graph helpers shared by the cleanup passes (private to `edgec.passes.cleanup`).
+"""Small graph helpers shared by every pass family (private to `edgec.passes`).
 
 Constants are read through `const_array`, which sees initializers and `Constant` nodes but not
 an initializer that is also a graph input (the caller may override it, so it is not constant).
