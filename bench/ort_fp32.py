@@ -26,6 +26,7 @@ at 1 thread.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -34,7 +35,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnx_ir as ir
 import onnxruntime
+import onnxslim
 import torch
 
 from edgec.config import CompileConfig
@@ -51,8 +55,18 @@ RESULTS = Path(__file__).parent / "results" / "ort_fp32.json"
 GOAL = 1.2
 
 
-def build_variants(name: str, threads: int, work: Path) -> tuple[dict, dict, dict]:
-    """Sessions and callables for the four variants of one model, plus their outputs."""
+@dataclasses.dataclass
+class Build:
+    """One model's four variants on disk (built once, timed at every thread count)."""
+
+    module: torch.nn.Module
+    x: np.ndarray
+    files: dict[str, Path]  # variant tag → ONNX file
+    info: dict
+
+
+def build(name: str, work: Path) -> Build:
+    """Export the plain and onnxslim graphs and compile edgec's artifact from one checkpoint."""
     module = create(name).eval()
     checkpoint = work / f"{name}.pth"
     torch.save(module.state_dict(), checkpoint)
@@ -60,42 +74,15 @@ def build_variants(name: str, threads: int, work: Path) -> tuple[dict, dict, dic
     x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
 
     plain = work / f"{name}.plain.onnx"
-    import onnx_ir as ir
-
     ir.save(export_onnx(module, shape), plain)
-    import onnxslim
-
     slim = work / f"{name}.slim.onnx"
-    import onnx
-
     onnx.save(onnxslim.slim(onnx.load(plain)), slim)
-
     manifest = compile_model(
         CompileConfig(
             model=str(checkpoint), arch=name, out=str(work / f"{name}.edgec"), measure=False
         )
     )
     artifact = work / f"{name}.edgec" / manifest["artifact"]["path"]
-
-    torch.set_num_threads(threads)
-    sessions = {
-        "ort": ort.load(plain, threads=threads),
-        "onnxslim": ort.load(slim, threads=threads),
-        "edgec": ort.load(artifact, threads=threads),
-    }
-    feeds = {"input": x}
-    xt = torch.from_numpy(x)
-
-    def run_torch():
-        with torch.inference_mode():
-            module(xt)
-
-    fns = {"torch": run_torch, **{tag: s.bound(feeds) for tag, s in sessions.items()}}
-    reference = torch_outputs(module, x)[0]
-    errors = {
-        tag: float(np.abs(s.run(feeds)[s.output_names[0]] - reference).max())
-        for tag, s in sessions.items()
-    }
     info = {
         "nodes": {
             "plain": len(onnx.load(plain).graph.node),
@@ -104,7 +91,27 @@ def build_variants(name: str, threads: int, work: Path) -> tuple[dict, dict, dic
         },
         "edgec_passes": [p["id"] for p in manifest["passes"] if p["modified"]],
     }
-    return fns, errors, info
+    return Build(module, x, {"ort": plain, "onnxslim": slim, "edgec": artifact}, info)
+
+
+def variants(built: Build, threads: int) -> tuple[dict, dict]:
+    """Callables of the four variants at `threads`, and each ONNX variant's max |Δ| vs torch."""
+    torch.set_num_threads(threads)
+    sessions = {tag: ort.load(path, threads=threads) for tag, path in built.files.items()}
+    feeds = {"input": built.x}
+    xt = torch.from_numpy(built.x)
+
+    def run_torch():
+        with torch.inference_mode():
+            built.module(xt)
+
+    fns = {"torch": run_torch, **{tag: s.bound(feeds) for tag, s in sessions.items()}}
+    reference = torch_outputs(built.module, built.x)[0]
+    errors = {
+        tag: float(np.abs(s.run(feeds)[s.output_names[0]] - reference).max())
+        for tag, s in sessions.items()
+    }
+    return fns, errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgec-bench-") as tmp:
         for name in args.models:
+            print(f"{name}: exporting and compiling the variants …", file=sys.stderr)
+            built = build(name, Path(tmp))
             for threads in args.threads:
-                print(f"{name} @ {threads} thread(s): building variants …", file=sys.stderr)
-                fns, errors, info = build_variants(name, threads, Path(tmp))
+                print(f"{name} @ {threads} thread(s): timing …", file=sys.stderr)
+                fns, errors = variants(built, threads)
                 stats = measure_interleaved(
                     fns, rounds=args.rounds, per_round=args.per_round, threads=threads
                 )
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                         "speedup_vs_best_onnx": round(best_baseline / stats["edgec"].p50_ms, 3),
                         "speedup_vs_torch": round(stats["torch"].p50_ms / stats["edgec"].p50_ms, 3),
                         "max_abs_diff_vs_torch": errors,
-                        **info,
+                        **built.info,
                     }
                 )
                 print(_row_text(rows[-1]), file=sys.stderr)
