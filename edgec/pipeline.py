@@ -64,7 +64,12 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         runtime.ensure_supported(model, device)
         with progress.step(f"emitting {runtime.NAME} artifact", timings, "emit"):
             artifact = runtime.emit(
-                model, stage, name=slug(loaded.name), ort_format=config.ort_format
+                model,
+                stage,
+                name=slug(loaded.name),
+                precision=config.precision,
+                device=device,
+                ort_format=config.ort_format,
             )
         latency = _not_measured(device, config)
         if latency is None:
@@ -186,17 +191,9 @@ def _run_pipeline(model, device, config: CompileConfig, checker, outputs, progre
 
 
 def _runtime(device: DeviceProfile):
-    if device.runtime != "onnxruntime":
-        raise UserError(
-            f"target {device.name} wants runtime {device.runtime}, which edgec cannot emit yet",
-            "use --target host",
-        )
-    from edgec.runtimes import ort
+    from edgec.runtimes import backend_for
 
-    ok, reason = ort.available()
-    if not ok:
-        raise UserError(f"ONNX Runtime is not usable: {reason}", "pip install onnxruntime")
-    return ort
+    return backend_for(device.runtime, device.name)
 
 
 def _not_measured(device: DeviceProfile, config: CompileConfig) -> dict[str, str] | None:

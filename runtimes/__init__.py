@@ -1,0 +1,35 @@
+"""Runtime backends: one module per runtime, each with the same contract.
+
+A backend module has `NAME`, `PRECISIONS`, `available() -> (ok, why)`, `check(model)`,
+`ensure_supported(model, device)` and `emit(model, out_dir, *, name, precision, device, **opts)
+-> Artifact`; backends that can run here also have `load`, `profile_ops` and
+`session_options_used` (see `ort.py`, the reference backend).
+
+`backend_for(runtime)` imports the module for a device profile's `runtime` name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from edgec.errors import UserError
+
+# Device-profile runtime name → module under edgec.runtimes. Runtimes a profile may name but
+# that edgec cannot emit yet are absent here, and compiling for them is a clear error.
+BACKENDS = {"onnxruntime": "ort"}
+
+
+def backend_for(runtime: str, device_name: str = "") -> ModuleType:
+    """The backend module for `runtime`, checked usable here; a `UserError` if it is not."""
+    if runtime not in BACKENDS:
+        target = f"target {device_name} wants runtime {runtime}" if device_name else runtime
+        raise UserError(
+            f"{target}, which edgec cannot emit yet",
+            f"runtimes edgec emits: {', '.join(sorted(BACKENDS))}; use --target host",
+        )
+    backend = importlib.import_module(f"edgec.runtimes.{BACKENDS[runtime]}")
+    ok, reason = backend.available()
+    if not ok:
+        raise UserError(f"{backend.NAME} is not usable here: {reason}")
+    return backend
