@@ -6,3 +6,13 @@ writes a manifest and a report. See README.md.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`edgec.estimate(model, device)`, imported on first use (onnx_ir is slow to import and
+    `edgec --help` must stay fast). The `edgec.estimate` module is itself callable."""
+    if name == "estimate":
+        import importlib
+
+        return importlib.import_module("edgec.estimate")
+    raise AttributeError(f"module 'edgec' has no attribute {name!r}")

@@ -70,6 +70,8 @@ class ComputeUnit:
     precisions: tuple[str, ...] = ()
     peaks: tuple[Peak, ...] = ()
     note: str = ""
+    ops: tuple[str, ...] = ()  # ONNX op types the unit runs, where a source lists them
+    ops_source: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Fallback:
     effect: str  # e.g. "runs on CPU", "no speed-up", "conversion fails"
     source: str
     ops: tuple[str, ...] = ()  # ONNX op types involved, where the source names them
+    precisions: tuple[str, ...] = ()  # edgec precisions it happens at (empty: any precision)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +227,8 @@ def _compute_unit(value: Any, where: str) -> ComputeUnit:
         _one_of(unit.trust, TRUST_TAGS, f"{where}: trust")
     if not unit.source.strip():
         raise _error(where, "empty source", "say where the description comes from")
+    if unit.ops and not unit.ops_source.strip():
+        raise _error(where, "ops without ops_source", "name the document that lists the ops")
     return unit
 
 

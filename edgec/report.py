@@ -14,6 +14,7 @@ def render_report(m: dict[str, Any]) -> str:
         f"- artifact: `{artifact['path']}` ({m['precision']['realised']})",
         f"- input: `{m['input']['source']}` ({m['input']['kind']})",
         *[f"- note: {note}" for note in m["input"]["notes"]],
+        *[f"- note: {note}" for note in artifact.get("notices", [])],
         f"- model input: {_io(model['inputs'])}; output: {_io(model['outputs'])}",
         "",
         "## Fidelity against PyTorch (fp32)",
@@ -63,16 +64,41 @@ def _fidelity(m: dict[str, Any]) -> list[str]:
     inputs = m["verification_inputs"]
     for stage, result in m["fidelity"].items():
         for out in result["outputs"]:
+            allowed = (
+                f"{out['allowed']:.3g}"
+                if out["allowed"] is not None
+                else f"cosine ≥ {result['min_cosine']}"
+            )
             rows.append(
-                f"| {stage} `{out['name']}` | {out['max_abs']:.3g} | {out['allowed']:.3g} "
+                f"| {stage} `{out['name']}` | {out['max_abs']:.3g} | {allowed} "
                 f"| {out['cosine']:.8f} | {'yes' if out['passed'] else 'NO'} |"
             )
     rows.append("")
     rows.append(f"On {inputs['count']} input(s): {inputs['source']}.")
+    return rows + _quantization(m.get("quantization"))
+
+
+def _quantization(q: dict[str, Any] | None) -> list[str]:
+    """The quantized layers by precision and the fidelity against the float graph."""
+    if not q:
+        return []
+    rows = [""]
+    if "summary" in q:
+        counts = ", ".join(f"{n} {p}" for p, n in q["summary"].items())
+        rows.append(f"Layers by precision (docs/quantization.md): {counts}.")
+    fid = q.get("fidelity_vs_float")
+    if fid:
+        agree = f"top-1 agreement {fid['top1_agreement']:.2%}, " if "top1_agreement" in fid else ""
+        rows.append(
+            f"Against the float graph on {fid['samples']} {fid['where']}: {agree}"
+            f"mean cosine {fid['cosine_mean']:.5f} (min {fid['cosine_min']:.5f})."
+        )
     return rows
 
 
 def _latency(latency: dict[str, Any]) -> list[str]:
+    if latency.get("method") == "estimated":
+        return _estimated(latency)
     if latency.get("method") != "measured":
         return [f"Not measured: {latency['reason']}."]
     rows = [
@@ -95,6 +121,44 @@ def _latency(latency: dict[str, Any]) -> list[str]:
         rows += ["| op | profiled ms per run | share |", "|---|---|---|"]
         for o in by_type:
             rows.append(f"| {o['op_type']} | {o['us_per_run'] / 1000:.3f} | {o['share']:.1%} |")
+    return rows
+
+
+def _estimated(e: dict[str, Any]) -> list[str]:
+    """The cost model's estimate: marked as one, with its expected error and breakdown."""
+    error = e["expected_error"]
+    spread = (
+        f"expected error ±{error['median_pct']:.0f} % (median; worst {error['max_pct']:.0f} %, "
+        f"{error['method']})"
+        if error.get("median_pct") is not None
+        else "expected error unknown (no published measurements to check it against)"
+    )
+    low, high = e["range_ms"] or (None, None)
+    rows = [
+        f"**Estimated, not measured**: {e['total_ms']:.3f} ms per image on {e['device']} "
+        f"({e['precision']}, {e['unit']['kind']}: {e['unit']['name']}); {spread}.",
+        "",
+        f"Likely range {low:.3f}–{high:.3f} ms. " if low is not None else "",
+        f"Calibration: {e['calibration']['how']}. Peak used: {e['unit']['peak']}.",
+        "",
+        "| op class | estimated ms | share |",
+        "|---|---|---|",
+    ]
+    total = e["total_ms"] or 1.0
+    rows += [f"| {c} | {ms:.3f} | {ms / total:.1%} |" for c, ms in e["by_class_ms"].items()]
+    slowest = sorted(e["per_kernel"], key=lambda k: -k["ms"])[:8]
+    rows += ["", "| slowest kernels (fused nodes) | class | ms | bound |", "|---|---|---|---|"]
+    rows += [
+        f"| {'+'.join(k['op_types'])[:60]} (`{k['name']}`) | {k['class']} | {k['ms']:.4f} "
+        f"| {k['bound']} |"
+        for k in slowest
+    ]
+    for f in e["fallbacks"]:
+        cost = "" if f["extra_ms"] is None else f", +{f['extra_ms']:.3f} ms if it happens"
+        where = "included in the total" if f["in_total"] else "not included"
+        rows.append(
+            f"- fallback ({f['kind']}, {where}): {f['what']} — {len(f['nodes'])} node(s){cost}"
+        )
     return rows
 
 

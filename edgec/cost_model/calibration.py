@@ -1,0 +1,86 @@
+"""Per-device calibration constants of the cost model, shipped as data.
+
+`devices/latency_calibration.json` (package `edgec.devices`) is written by
+`bench/estimator.py --write` from the published measurements in
+shared/reference/latency_anchors.json; edgec reads it at run time and never needs the anchors.
+Per device it holds the fitted `compute_scale`, `memory_scale` and `overhead_us` of
+`edgec.cost_model.roofline`, nominal peak/bandwidth figures where the profile publishes none
+(then the fitted scales carry the unit's real throughput), which anchors it was fitted on, and
+the **expected error** measured by cross-validation (leave one model family out; for a device
+with no anchors of its own, the constants are borrowed from devices with the same kind of
+unit and the error is that of leaving whole devices out). A device the file does not name runs
+on the priors, with the priors' measured error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import json
+from functools import cache
+from typing import Any
+
+from edgec.cost_model.roofline import OVERHEAD_US
+
+__all__ = ["CALIBRATION_FILE", "Calibration", "calibration_for", "load_calibrations"]
+
+CALIBRATION_FILE = "latency_calibration.json"
+FORMAT = "edgec-latency-calibration-v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The constants one device's estimates use, how they were obtained and how wrong they run."""
+
+    device: str
+    compute_scale: float
+    memory_scale: float
+    overhead_us: float
+    how: str
+    expected_error: dict[str, Any]
+    nominal_tflops: float | None = None
+    nominal_bandwidth_gbs: float | None = None
+    anchors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["anchors"] = list(self.anchors)
+        return data
+
+
+@cache
+def load_calibrations() -> dict[str, Any]:
+    """The shipped calibration file as a dict (empty devices table if it is absent)."""
+    resource = importlib.resources.files("edgec.devices") / CALIBRATION_FILE
+    if not resource.is_file():
+        return {"format": FORMAT, "devices": {}, "priors_only_error": {}}
+    data = json.loads(resource.read_text(encoding="utf-8"))
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{CALIBRATION_FILE}: format {data.get('format')!r}, expected {FORMAT}")
+    return data
+
+
+def calibration_for(device: str, unit_kind: str) -> Calibration:
+    """The device's calibration, or the priors (with the priors' measured error) if it has none."""
+    data = load_calibrations()
+    entry = data["devices"].get(device)
+    if entry is not None:
+        return Calibration(
+            device=device,
+            compute_scale=entry["compute_scale"],
+            memory_scale=entry["memory_scale"],
+            overhead_us=entry["overhead_us"],
+            how=entry["how"],
+            expected_error=dict(entry["expected_error"]),
+            nominal_tflops=entry.get("nominal_tflops"),
+            nominal_bandwidth_gbs=entry.get("nominal_bandwidth_gbs"),
+            anchors=tuple(entry.get("anchors", ())),
+        )
+    return Calibration(
+        device=device,
+        compute_scale=1.0,
+        memory_scale=1.0,
+        overhead_us=OVERHEAD_US.get(unit_kind, OVERHEAD_US["cpu"]),
+        how="priors only (no calibration for this device)",
+        expected_error=dict(data.get("priors_only_error") or {"median_pct": None}),
+    )

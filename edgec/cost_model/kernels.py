@@ -1,0 +1,272 @@
+"""Group an ONNX graph into the kernels a runtime would launch, with FLOPs and bytes per kernel.
+
+nn-Meter's observation is that runtimes execute *fused* kernels (conv-bn-relu, not conv, bn and
+relu), so latency is a sum over kernels, not over ONNX nodes. edgec applies fusion rules that
+the runtimes it targets share (ONNX Runtime, TensorRT, Core ML, TFLite/QNN all do these):
+
+* **epilogue fusion** — an elementwise op (BatchNormalization, activations including the Erf
+  form of GELU, Add/Mul/Div, residual adds, …) joins the kernel that produced its latest input,
+  when that kernel is a conv, depthwise conv, matmul, attention, norm or another elementwise
+  kernel. Its other inputs are read from memory; intermediate values never are.
+* **attention** — MatMul(Q, Kᵀ) → [scale/bias elementwise] → Softmax → [Transpose] →
+  MatMul(·, V) is one kernel (FlashAttention-style: the score matrix stays on chip; only
+  Q, K, V and the output move).
+* **LayerNorm / Softmax** stand alone (plus their epilogue), as one kernel each.
+* nodes that compute from constants only are folded by the runtime at build time: no kernel.
+* **views** (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Shape, Constant…) are free: their
+  output is the same buffer as their input. **Layout** ops (Transpose, Concat, Slice, Gather,
+  Pad, Resize, Cast, …) are kernels that only move memory.
+
+Before, a conv block and an attention block (ONNX nodes):
+
+    Conv → BatchNormalization → Relu → Add(residual)
+    MatMul(q, kᵀ) → Mul → Softmax → MatMul(·, v)
+
+After (kernels): ``[conv: Conv+BatchNormalization+Relu+Add]`` and ``[attention: MatMul+Mul+
+Softmax+MatMul]``.
+
+Per kernel: MACs and element operations come from `edgec.graph_costs.node_costs` (the same
+counts `edgec inspect` prints); bytes are every tensor the kernel reads from outside itself
+(activations and weights, each once) plus every tensor it produces that something outside it
+reads (or that is a graph output). Element sizes come from the precision the estimate is for,
+not from the exported fp32 graph. Shapes are the graph's static shapes (ONNX shape inference on
+a copy where some are missing); a tensor whose shape stays unknown counts zero bytes and the
+kernel is flagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import onnx_ir as ir
+
+from edgec.graph_costs import node_costs
+from edgec.graph_shapes import inferred_shapes, numel, recorded_shape
+
+__all__ = ["KERNEL_CLASSES", "Kernel", "group_kernels"]
+
+KERNEL_CLASSES = (
+    "conv",
+    "dwconv",
+    "matmul",
+    "attention",
+    "norm",
+    "softmax",
+    "elementwise",
+    "pool",
+    "layout",
+    "other",
+)
+
+
+def _ops(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+_VIEWS = _ops("Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant Range")
+_CONSTANT_MAKERS = _ops("Constant ConstantOfShape Shape Size Range")
+_LAYOUT = _ops(
+    """Transpose Concat Slice Split Gather GatherElements GatherND Pad Tile Expand DepthToSpace
+    SpaceToDepth Cast CastLike ScatterND ScatterElements Compress Trilu OneHot NonZero Resize
+    Upsample ReverseSequence"""
+)
+_NORMS = _ops(
+    """LayerNormalization GroupNormalization InstanceNormalization RMSNormalization
+    LpNormalization MeanVarianceNormalization"""
+)
+_SOFTMAX = _ops("Softmax LogSoftmax")
+_POOLS = _ops(
+    """AveragePool MaxPool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool ReduceMean ReduceSum
+    ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
+    ReduceSumSquare ArgMax ArgMin CumSum"""
+)
+_ELEMENTWISE = _ops(
+    """Abs Add And BatchNormalization Ceil Celu Clip Cos DequantizeLinear Div Elu Equal Erf Exp
+    Floor Gelu Greater GreaterOrEqual HardSigmoid HardSwish LeakyRelu Less LessOrEqual Log Max
+    Mean Min Mish Mod Mul Neg Not Or Pow PRelu QuantizeLinear Reciprocal Relu Round Selu Sigmoid
+    Sign Sin Softplus Softsign Sqrt Sub Sum Swish Tanh ThresholdedRelu Where Xor"""
+)
+# Kernels an elementwise op may join as an epilogue.
+_EPILOGUE_HOSTS = frozenset({"conv", "dwconv", "matmul", "attention", "norm", "elementwise"})
+
+
+@dataclasses.dataclass
+class Kernel:
+    """One fused kernel: its class, the ONNX nodes in it, and what it computes and moves.
+
+    Byte counts are per image for activations (`activation_bytes`, in elements × the
+    activation element size) and once per run for weights (`weight_bytes`)."""
+
+    name: str
+    cls: str
+    nodes: list[str]
+    op_types: list[str]
+    macs: int = 0
+    element_ops: int = 0
+    activation_elements: int = 0
+    weight_elements: int = 0
+    shape_unknown: bool = False
+    _attention_open: bool = dataclasses.field(default=False, repr=False)
+
+    @property
+    def flops(self) -> int:
+        """Arithmetic per image: 2 per multiply-accumulate plus one per element operation."""
+        return 2 * self.macs + self.element_ops
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "class": self.cls,
+            "nodes": list(self.nodes),
+            "op_types": list(self.op_types),
+            "macs": self.macs,
+            "element_ops": self.element_ops,
+            "activation_elements": self.activation_elements,
+            "weight_elements": self.weight_elements,
+            "shape_unknown": self.shape_unknown,
+        }
+
+
+def group_kernels(model: ir.Model, dims: Mapping[str, int] | None = None) -> list[Kernel]:
+    """The kernels of `model`'s main graph, in graph order (see the module docstring)."""
+    dims = dict(dims or {})
+    costs, _ = node_costs(model, dims, None)
+    shape_of = _shape_function(model, dims)
+    graph = model.graph
+    alias: dict[ir.Value, ir.Value] = {}  # a view's output -> the buffer it views
+    produced_by: dict[ir.Value, int] = {}  # buffer -> kernel index
+    kernels: list[Kernel] = []
+    members: list[set[ir.Value]] = []  # buffers produced inside each kernel
+    reads: list[set[ir.Value]] = []  # buffers each kernel reads
+
+    def buffer(value: ir.Value) -> ir.Value:
+        while value in alias:
+            value = alias[value]
+        return value
+
+    graph_inputs = set(graph.inputs)
+    for index, (node, cost) in enumerate(zip(graph, costs, strict=True)):
+        op = node.op_type if node.domain in ("", "ai.onnx") else cost.op
+        inputs = [buffer(v) for v in node.inputs if v is not None]
+        if op in _VIEWS:
+            if op not in _CONSTANT_MAKERS and inputs:
+                for out in node.outputs:
+                    alias[out] = inputs[0]
+            continue
+        if not any(v in produced_by or v in graph_inputs for v in inputs):
+            continue  # computes from constants only: folded when the runtime builds the engine
+        activations = [v for v in inputs if v in produced_by]
+        host = _host_kernel(op, node, activations, produced_by, kernels)
+        if host is None:
+            kernels.append(
+                Kernel(node.name or f"{node.op_type}#{index}", _class_of(op, node), [], [])
+            )
+            members.append(set())
+            reads.append(set())
+            host = len(kernels) - 1
+            if op in ("MatMul", "Gemm") and _is_act_act(node, produced_by, graph_inputs, buffer):
+                kernels[host]._attention_open = True
+        kernel = kernels[host]
+        if op in _SOFTMAX and kernel._attention_open and kernel.cls == "matmul":
+            kernel.cls = "attention"
+        elif op == "MatMul" and kernel.cls == "attention" and kernel._attention_open:
+            kernel._attention_open = False
+        kernel.nodes.append(node.name or f"{node.op_type}#{index}")
+        kernel.op_types.append(op)
+        if cost.macs_entry is not None and cost.macs_entry.macs is not None:
+            kernel.macs += cost.macs_entry.macs
+        kernel.element_ops += cost.other or 0
+        kernel.shape_unknown |= cost.shape_missing
+        reads[host].update(inputs)
+        for out in node.outputs:
+            produced_by[out] = host
+            members[host].add(out)
+
+    _count_bytes(graph, kernels, members, reads, produced_by, buffer, shape_of)
+    return kernels
+
+
+def _class_of(op: str, node: ir.Node) -> str:
+    if op in ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose"):
+        group = node.attributes.get_int("group", 1)
+        weight = node.inputs[1] if len(node.inputs) > 1 else None
+        out_channels = weight.shape[0] if weight is not None and weight.shape else None
+        return "dwconv" if group > 1 and group == out_channels else "conv"
+    if op in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "com.microsoft::MatMulNBits"):
+        return "matmul"
+    if op in _NORMS:
+        return "norm"
+    if op in _SOFTMAX:
+        return "softmax"
+    if op in _POOLS:
+        return "pool"
+    if op in _LAYOUT:
+        return "layout"
+    if op in _ELEMENTWISE:
+        return "elementwise"
+    return "other"
+
+
+def _host_kernel(op, node, activations, produced_by, kernels) -> int | None:
+    """The kernel `node` fuses into, or None when it starts a kernel of its own."""
+    if not activations:
+        return None
+    latest = max(produced_by[v] for v in activations)
+    kernel = kernels[latest]
+    if op in _ELEMENTWISE and kernel.cls in _EPILOGUE_HOSTS:
+        return latest
+    if op in _SOFTMAX and kernel._attention_open and kernel.cls == "matmul":
+        return latest
+    if kernel.cls == "attention" and kernel._attention_open and op in ("MatMul", "Transpose"):
+        return latest  # P·V (P possibly transposed first, as EfficientViT's v·Pᵀ)
+    return None
+
+
+def _is_act_act(node: ir.Node, produced_by, graph_inputs, buffer) -> bool:
+    """A MatMul of two computed tensors (Q·Kᵀ), not of an activation and a weight."""
+    operands = [buffer(v) for v in node.inputs[:2] if v is not None]
+    return len(operands) == 2 and all(v in produced_by or v in graph_inputs for v in operands)
+
+
+def _count_bytes(graph, kernels, members, reads, produced_by, buffer, shape_of) -> None:
+    graph_inputs = {buffer(v) for v in graph.inputs}
+    outputs = {buffer(v) for v in graph.outputs}
+    consumers: dict[ir.Value, set[int]] = {}
+    for k, read in enumerate(reads):
+        for value in read:
+            consumers.setdefault(value, set()).add(k)
+    for k, kernel in enumerate(kernels):
+        for value in reads[k] - members[k]:
+            size = numel(shape_of(value))
+            kernel.shape_unknown |= size is None
+            if value in produced_by or value in graph_inputs:
+                kernel.activation_elements += size or 0
+            else:
+                kernel.weight_elements += size or 0
+        for value in members[k]:
+            if value in outputs or consumers.get(value, set()) - {k}:
+                size = numel(shape_of(value))
+                kernel.shape_unknown |= size is None
+                kernel.activation_elements += size or 0
+
+
+def _shape_function(model: ir.Model, dims: dict[str, int]):
+    """Recorded static shapes; ONNX shape inference on a copy fills the gaps (run once, lazily)."""
+    inferred: dict[str, tuple[int, ...]] | None = None
+
+    def shape_of(value: ir.Value) -> tuple[int, ...] | None:
+        nonlocal inferred
+        shape = None if dims else recorded_shape(value)
+        if shape is not None:
+            return shape
+        if inferred is None:
+            try:
+                inferred = inferred_shapes(model, dims)
+            except Exception:  # onnx raises several types; unknown shapes are flagged instead
+                inferred = {}
+        if value.const_value is not None:
+            return tuple(value.const_value.shape)
+        return inferred.get(value.name or "")
+
+    return shape_of
