@@ -1,6 +1,38 @@
-"""Makes `tests/support` importable as `support` from every test folder."""
+"""Makes `tests/support` importable as `support` from every test folder; shared fixtures."""
 
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+class ZooExports:
+    """Dynamo exports of zoo models (seeded init), made once per test session.
+
+    Exporting a model takes tens of seconds on CI's two cores, and many test files (passes,
+    backends) need the same few graphs: `zoo_exports.get(name, shape)` exports on first use
+    and hands every caller its own copy, so tests may change the graph freely.
+    """
+
+    def __init__(self) -> None:
+        self._protos: dict[tuple[str, tuple[int, ...]], bytes] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]):
+        import onnx
+        import onnx_ir as ir
+
+        key = (name, tuple(shape))
+        if key not in self._protos:
+            from edgec.exporters.export import export_onnx
+            from edgec.models import create
+
+            model = export_onnx(create(name), key[1])
+            self._protos[key] = ir.to_proto(model).SerializeToString()
+        return ir.from_proto(onnx.load_from_string(self._protos[key]))
+
+
+@pytest.fixture(scope="session")
+def zoo_exports() -> ZooExports:
+    return ZooExports()
