@@ -17,7 +17,7 @@ from edgec.errors import UserError
 
 # Device-profile runtime name → module under edgec.runtimes. Runtimes a profile may name but
 # that edgec cannot emit yet are absent here, and compiling for them is a clear error.
-BACKENDS = {"onnxruntime": "ort", "tensorrt": "tensorrt"}
+BACKENDS = {"onnxruntime": "ort", "tensorrt": "tensorrt", "coreml": "coreml"}
 
 
 def backend_for(runtime: str, device_name: str = "") -> ModuleType:
