@@ -39,12 +39,20 @@ PIPELINES: dict[str, list[str]] = {
         # graph it matches is already as small as it gets.
         "speed::fold_dw_residual",
         # Needs constant attention biases (fold_bias_gather) and static shapes (infer_shapes).
-        "speed::cga_token_major",
-        # After cga_token_major (whose up-front projection conv it moves): window 1×1 convs run on
+        "attention::cga_fusion",
+        # After cga_fusion (whose up-front projection conv it moves): window 1×1 convs run on
         # the whole map, so partition/reverse are 4-D block transposes without NCHWc reorders.
         "speed::window_layout",
         # Spatial ReduceMean → GlobalAveragePool, which ORT keeps in NCHWc (SE blocks, head).
         "speed::global_pool",
+    ],
+    # The Apple Neural Engine (devices/iphone-*.toml): Apple's transformer guidance wants one
+    # attention chain per head on 4-D channels-first tensors and no 5-D reshapes. No speed::
+    # passes: they tune the graph for ONNX Runtime's CPU kernels (token-major Gemm, NCHWc).
+    "ane": [
+        *_CLEANUP,
+        # Needs static shapes and folded constants (cleanup) to trace each head's channels.
+        "attention::split_heads",
     ],
 }
 

@@ -4,7 +4,6 @@ Importing this package registers every pass in it.
 """
 
 from edgec.passes.speed import (  # noqa: F401
-    cga_token_major,
     fold_dw_residual,
     global_pool,
     window_layout,

@@ -1,11 +1,12 @@
-"""speed::cga_token_major: cascaded group attention becomes a token-major Gemm chain."""
+"""attention::cga_fusion: cascaded group attention becomes one grouped projection and a
+token-major Gemm chain per head."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-PASS = "speed::cga_token_major"
+PASS = "attention::cga_fusion"
 
 H, CH, KD, D, R = 2, 4, 2, 4, 3  # heads, channels per head, key dim, value dim, window side
 C, N, COUT = H * CH, R * R, 2 * KD + D
@@ -174,13 +175,62 @@ def test_numerically_equal(helpers, batch):
 
 
 @pytest.mark.parametrize(
-    "kw",
-    [{"bias_from_input": True}, {"dense_q_conv": True}, {"leak_logits": True}],
+    ("kw", "reason"),
+    [
+        ({"bias_from_input": True}, "head 0: the attention bias is not a constant"),
+        ({"dense_q_conv": True}, "head 0: q's conv is not a stride-1 'same' depthwise conv"),
+        ({"leak_logits": True}, "head 0: the logits are read outside the head"),
+    ],
     ids=["bias-not-constant", "q-conv-not-depthwise", "logits-read-outside-head"],
 )
-def test_look_alikes_untouched(helpers, kw):
+def test_look_alikes_untouched_and_explained(helpers, kw, reason):
     model = prepared(helpers, **kw)
     before = helpers.fingerprint(model)
     result, p = helpers.run_pass(PASS, model)
-    assert not result.modified and not any(p.stats.values())
+    assert not result.modified and dict(p.stats) == {"kept_unmatched": 1}
+    assert len(p.explanations) == 1 and p.explanations[0].startswith(f"Concat 'cat': {reason}")
     assert helpers.fingerprint(model) == before
+
+
+def test_not_a_candidate_is_not_counted(helpers):
+    """Concats that do not end attention heads are not candidates: 0 rewritten, 0 kept."""
+    model = helpers.infer_shapes(
+        helpers.parse(
+            """
+            <ir_version: 8, opset_import: ["" : 18]>
+            g (float[1, 2, 3, 3] a, float[1, 2, 3, 3] b) => (float[1, 4, 3, 3] y) {
+                y = Concat <axis = 1> (a, b)
+            }
+            """
+        )
+    )
+    result, p = helpers.run_pass(PASS, model)
+    assert not result.modified and not any(p.stats.values()) and p.explanations == []
+
+
+# ---- real exports: timm's module and the official microsoft/Cream layout ------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["cga_timm_block", "cga_official_block"])
+def test_real_exports_fused_and_equal(helpers, request, fixture):
+    block = request.getfixturevalue(fixture)
+    after = block.clone()
+    result, p = helpers.run_pass(PASS, after)
+    assert result.modified and dict(p.stats) == {"blocks_rewritten": 1, "heads_rewritten": 4}
+    ops = helpers.op_types(after)
+    assert ops.count("Softmax") == 4 and "Mul" not in ops  # the scale went into q's conv
+    assert next(n.attributes["group"].value for n in after.graph if n.op_type == "Conv") == 4
+    helpers.assert_same_outputs(block.model, after, block.feeds())
+    out = helpers.run_ort(after, block.feeds())[0]
+    excess = np.abs(out - block.expected) - 5e-5 * np.maximum(1.0, np.abs(block.expected))
+    assert excess.max() <= 0, f"max |Δ| vs PyTorch {np.abs(out - block.expected).max()}"
+    helpers.assert_idempotent(PASS, after)
+
+
+@pytest.mark.slow
+def test_multi_head_vit_is_not_cga(helpers, vit_block):
+    """A look-alike from another family (ViT attention: no cascade, no channel Concat)."""
+    model = vit_block.clone()
+    result, p = helpers.run_pass(PASS, model)
+    assert not result.modified and not any(p.stats.values())
