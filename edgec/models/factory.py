@@ -1,7 +1,8 @@
 """Create a model by name (built-in zoo or any timm model), optionally with a checkpoint.
 
-Models edgec implements itself (`zoo.NATIVE`: SegFormer3D) are built by edgec, in their
-official checkpoint layout (no remap); all others are built by timm with `pretrained=False`.
+Models edgec implements itself (`zoo.NATIVE`: SegFormer3D, Segmenter, EfficientTAM) are
+built by edgec, in their official checkpoint layout (no remap); all others are built by timm
+with `pretrained=False`.
 Both are built under `torch.manual_seed(0)` (the caller's RNG state is left untouched), so
 the same name always gives the same weights. A checkpoint is
 read safely, unwrapped, converted from the official layout when it is one, and loaded strictly.
@@ -157,8 +158,12 @@ def _prepare(checkpoint, arch: str, allow_pickle: bool, info: ModelInfo) -> dict
 
 def _native_head(state_dict: Mapping[str, torch.Tensor], arch: str) -> tuple[int, str] | None:
     """(number of classes, key) from a native model's classifier weight, if present."""
-    from edgec.models import segformer3d
+    from edgec.models import efficienttam, segformer3d, segmenter
 
+    if arch in segmenter.VARIANTS:
+        return segmenter.classes_in_checkpoint(state_dict)
+    if arch in efficienttam.VARIANTS:  # no classifier: masks
+        return None
     key = {"segformer3d": segformer3d.CLASSIFIER_KEY}[arch]
     value = state_dict.get(key)
     return (int(value.shape[0]), key) if value is not None and value.ndim >= 1 else None
@@ -166,18 +171,24 @@ def _native_head(state_dict: Mapping[str, torch.Tensor], arch: str) -> tuple[int
 
 def _native_build(arch: str, **kwargs: Any) -> torch.nn.Module:
     """Build a model edgec implements itself, and give it its catalogue input recipe."""
+    from edgec.models import efficienttam, segmenter
     from edgec.models.segformer3d import SegFormer3D
 
-    model = {"segformer3d": SegFormer3D}[arch](**kwargs)
+    if arch in segmenter.VARIANTS:
+        model = segmenter.build(arch, **kwargs)
+    elif arch in efficienttam.VARIANTS:
+        model = efficienttam.build(arch, **kwargs)
+    else:
+        model = {"segformer3d": SegFormer3D}[arch](**kwargs)
     entry = NATIVE[arch]
     model.pretrained_cfg = {
-        "input_size": entry.input_size,
+        "input_size": getattr(model, "input_size", entry.input_size),  # a size given at build
         "mean": entry.mean,
         "std": entry.std,
         "interpolation": entry.interpolation,
         "crop_pct": entry.crop_pct,
         "crop_mode": entry.crop_mode,
-        "num_classes": model.num_classes,
+        "num_classes": getattr(model, "num_classes", entry.num_classes),
     }
     return model
 

@@ -101,4 +101,8 @@ def guess_family(keys: Mapping[str, object]) -> str | None:
         return "LowFormer (lowformer_b0 … lowformer_e3)"
     if "segformer_encoder." in text:
         return "SegFormer3D (segformer3d)"
+    if "encoder.pos_embed" in text and "decoder.cls_emb" in text:
+        return "Segmenter mask decoder (segmenter_vit_tiny_mask, isegmenter_vit_tiny)"
+    if "encoder.pos_embed" in text and "decoder.head." in text:
+        return "Segmenter linear decoder (segmenter_vit_tiny_linear)"
     return None

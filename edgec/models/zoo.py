@@ -1,5 +1,6 @@
-"""The built-in model catalogue: EfficientViT-M, SHViT and LowFormer (built by timm) and
-SegFormer3D (implemented by edgec, `edgec.models.segformer3d`; 3-D input).
+"""The built-in model catalogue: EfficientViT-M, SHViT and LowFormer (built by timm),
+SegFormer3D (implemented by edgec, `edgec.models.segformer3d`; 3-D input) and Segmenter /
+I-Segmenter ViT-Ti (implemented by edgec, `edgec.models.segmenter`).
 
 Each `ZooEntry` joins timm's `pretrained_cfg` (input size, preprocessing) with the facts the
 official repositories report (parameters, MACs, ImageNet top-1; from
@@ -104,6 +105,81 @@ _EXTRA_NOTES = {
     "lowformer_e3": ("README reports 5350 M MACs; the code (and timm) count 4866 M",),
 }
 
+
+def _segmenter_entry(name: str, display: str, params_m: float, macs_m: float, *notes: str):
+    """A Segmenter ViT-Ti/16 variant (ADE20K, 512², mean = std = 0.5, 150 classes)."""
+    return ZooEntry(
+        name=name,
+        display_name=display,
+        family="Segmenter",
+        timm_name="",
+        input_size=(3, 512, 512),
+        fixed_input_size=False,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        interpolation="bilinear",
+        crop_pct=1.0,
+        crop_mode="center",
+        num_classes=150,
+        official_repo="https://github.com/rstrudel/segmenter",
+        reported_params_m=params_m,
+        reported_macs_m=macs_m,
+        reported_top1=None,
+        notes=(
+            *notes,
+            "semantic segmentation: logits (B, 150, H, W) at the input size (ADE20K classes)",
+            "any H×W: zero-padded to multiples of 16, pos_embed resized bilinearly, output "
+            "cropped back (pos_embed_resize='token_count' reproduces the official quirk)",
+            "params and MACs at 512² counted on the official code (reference/models-b.md §3.2)",
+        ),
+    )
+
+
+def _efficienttam_entry(name: str, display: str, size: int, params_m: float, macs_m, *notes: str):
+    """An EfficientTAM variant (video object segmentation; edgec.models.efficienttam)."""
+    return ZooEntry(
+        name=name,
+        display_name=display,
+        family="EfficientTAM",
+        timm_name="",
+        input_size=(3, size, size),
+        fixed_input_size=True,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        interpolation="bicubic",
+        crop_pct=1.0,
+        crop_mode="squash",
+        num_classes=1,
+        official_repo="https://github.com/yformer/EfficientTAM",
+        reported_params_m=params_m,
+        reported_macs_m=macs_m,
+        reported_top1=None,
+        notes=(
+            *notes,
+            "video object segmentation: several graphs (image encoder, prompt+mask decoder, "
+            "memory encoder, memory attention) with the memory bank in host code",
+            "MACs: image encoder per frame (reference/models-b.md §1.2); params: paper Table 1",
+        ),
+    )
+
+
+def _efficienttam_entries() -> dict[str, ZooEntry]:
+    trunks = {"ti": ("Ti", 18.0, {1024: 54650, 512: 9800}), "s": ("S", 34.0, {1024: 152250})}
+    kinds = {
+        "": (1024, "", "full memory cross-attention (RoPEAttention)"),
+        "_1": (1024, "/2 eq.5", "2×2-pooled memory cross-attention, ln 4 on logits (paper eq. 5)"),
+        "_2": (1024, "/2 eq.6", "2×2-pooled memory cross-attention, ln 4 on keys (paper eq. 6)"),
+        "_512x512": (512, " 512", "512×512 input, full memory cross-attention"),
+    }
+    return {
+        f"efficienttam_{t}{k}": _efficienttam_entry(
+            f"efficienttam_{t}{k}", f"EfficientTAM-{label}{tag}", size, params, macs.get(size), note
+        )
+        for t, (label, params, macs) in trunks.items()
+        for k, (size, tag, note) in kinds.items()
+    }
+
+
 # Models edgec implements itself (not in timm): name → catalogue entry.
 # SegFormer3D figures: paper Table 1 (4.51 M params), ptflops 12.8 GMac at 4×128³
 # (notebooks/model_profiler.ipynb); accuracy is BraTS-2017 Dice, not ImageNet top-1.
@@ -135,6 +211,33 @@ NATIVE: dict[str, ZooEntry] = {
         layout="NCDHW",
         color="MRI (FLAIR, T1w, T1gd, T2w)",
     ),
+    # Segmenter / I-Segmenter ViT-Ti (edgec.models.segmenter).
+    "segmenter_vit_tiny_linear": _segmenter_entry(
+        "segmenter_vit_tiny_linear",
+        "Segmenter-T-Linear",
+        5.91,
+        10450,
+        "linear decoder; no tiny linear checkpoint is released (the layout is the official one)",
+    ),
+    "segmenter_vit_tiny_mask": _segmenter_entry(
+        "segmenter_vit_tiny_mask",
+        "Segmenter-T-Mask",
+        6.91,
+        12650,
+        "mask-transformer decoder; Seg-T-Mask/16 reports 38.1 % mIoU (ADE20K, single scale)",
+    ),
+    "isegmenter_vit_tiny": _segmenter_entry(
+        "isegmenter_vit_tiny",
+        "I-Segmenter-T",
+        6.91,
+        12650,
+        "I-Segmenter's float model for the integer-only pipeline: λ-ShiftGELU x·σ(λx) "
+        "(λ=1.702, edgec's reading of the paper), no L2 normalisation, nearest upsampling",
+        "loads Seg-T-Mask/16 checkpoints (same keys); the paper reports int-only mIoU within "
+        "5.1 % of FP32 on average",
+    ),
+    # EfficientTAM Ti / S, every official config (edgec.models.efficienttam).
+    **_efficienttam_entries(),
 }
 
 BUILTIN_NAMES: tuple[str, ...] = (*_REPORTED, *NATIVE)

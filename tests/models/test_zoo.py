@@ -22,6 +22,10 @@ EXPECTED = [
     *(f"shvit_s{i}" for i in range(1, 5)),
     *(f"lowformer_{v}" for v in ("b0", "b1", "b15", "b3", "e1", "e2", "e3")),
     "segformer3d",  # implemented by edgec (not in timm)
+    "segmenter_vit_tiny_linear",  # implemented by edgec (not in timm)
+    "segmenter_vit_tiny_mask",
+    "isegmenter_vit_tiny",
+    *(f"efficienttam_{v}{s}" for v in ("ti", "s") for s in ("", "_1", "_2", "_512x512")),
 ]
 
 
@@ -33,6 +37,13 @@ def test_zoo_lists_every_builtin_in_order():
         assert e.official_repo.startswith("https://github.com/")
         if e.family == "SegFormer3D":  # volumetric: 4 MRI modalities in, 3 channels out
             assert e.timm_name == "" and e.num_classes == 3 and e.input_size == (4, 128, 128, 128)
+            continue
+        if e.family == "Segmenter":  # ADE20K segmentation: 150 classes at 512²
+            assert e.timm_name == "" and e.num_classes == 150 and e.input_size == (3, 512, 512)
+            continue
+        if e.family == "EfficientTAM":  # promptable video segmentation, several graphs
+            side = 512 if e.name.endswith("512x512") else 1024
+            assert e.timm_name == "" and e.input_size == (3, side, side)
             continue
         assert e.timm_name == e.name
         assert e.num_classes == 1000
