@@ -61,6 +61,10 @@ from edgec.passes.speed._util import (
     static_shape,
 )
 
+# the exporter's record of which module a node came from, copied onto the nodes that replace
+# a block (profiles and tools attribute time to modules through it)
+_PROVENANCE = ("namespace", "pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy")
+
 
 def _need(cond: bool, why: str) -> None:
     if not cond:
@@ -441,6 +445,9 @@ def _rewrite(graph: ir.Graph, concat: ir.Node, split_x: ir.Node, heads: list[_He
     y = add("Reshape", [y, _i64(graph, f"{tag}_cga_shape_y", [bsz, hh, ww, c])])
     y = add("Transpose", [y], {"perm": [0, 3, 1, 2]})
     y.shape, y.type = old_out.shape, old_out.type
+    provenance = {k: v for k, v in concat.metadata_props.items() if k in _PROVENANCE}
+    for node in new:
+        node.metadata_props.update(provenance)
     graph.insert_before(split_x, new)
     was_output, name = old_out.is_graph_output(), old_out.name
     ir.convenience.replace_all_uses_with(old_out, y, replace_graph_outputs=True)

@@ -229,6 +229,19 @@ def test_real_exports_fused_and_equal(helpers, request, fixture):
 
 
 @pytest.mark.slow
+def test_new_nodes_keep_the_blocks_provenance(helpers, cga_timm_block):
+    """The nodes that replace a block carry the exporter's name scopes of the block (profiles
+    attribute time to modules through them, e.g. bench/attention.py)."""
+    after = cga_timm_block.clone()
+    concat = next(n for n in after.graph if n.op_type == "Concat")
+    scopes = concat.metadata_props["pkg.torch.onnx.name_scopes"]
+    before = {id(n) for n in after.graph}
+    helpers.run_pass(PASS, after)
+    new = [n for n in after.graph if id(n) not in before]
+    assert new and all(n.metadata_props["pkg.torch.onnx.name_scopes"] == scopes for n in new)
+
+
+@pytest.mark.slow
 def test_multi_head_vit_is_not_cga(helpers, vit_block):
     """A look-alike from another family (ViT attention: no cascade, no channel Concat)."""
     model = vit_block.clone()
