@@ -1,0 +1,190 @@
+"""CIFAR-10 accuracy, size and ORT latency of edgec W8A8 / W4A8 vs fp32 and ORT's own PTQ.
+
+The trained EfficientViT-M0 checkpoint ../shared/models/efficientvit_m0_cifar10.pt (10
+classes, fp32 top-1 85.43% on the 10,000 test images) is compiled by `edgec compile` at fp32,
+w8a8 and w4a8 (target host). Calibration: the CIFAR-10 test images with index ≡ 0 mod 40
+(250 images, held apart); evaluation: the other 9,750 (or a class-balanced `--eval-count`
+subset of them). Inputs are prepared exactly as the checkpoint's .json says (bilinear
+upsampling 32→224 in torch, align_corners=False, CIFAR mean/std) and handed to edgec as
+model-ready float32 tensors (`--calib x.npy`).
+
+Baselines on the same fp32 graph (edgec's fp32 artifact): ONNX Runtime's `quantize_static`
+with its defaults (QDQ, MinMax, the same 250 calibration images) and `MatMulNBitsQuantizer`
+with its defaults (4 bit, block 128).
+
+    python bench/quant.py                       # full evaluation set, 1 and 2 threads
+    python bench/quant.py --eval-count 2000 --threads 1
+
+Prints a table and saves bench/results/quant.json. Goals (issue 4): W8A8 within 0.3 points
+of fp32, W4A8 within 1.0; W4A8 file ≤ 0.2× fp32; at 1 thread W8A8 ≤ 0.7× fp32 latency and
+W4A8 no slower than W8A8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+from edgec.config import CompileConfig
+from edgec.device_profile import host_facts
+from edgec.pipeline import compile_model
+from edgec.preprocess import read_images
+from edgec.runtimes.measure import measure_interleaved
+from edgec.toolchain import toolchain_versions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHECKPOINT = SHARED / "models" / "efficientvit_m0_cifar10.pt"
+CIFAR = SHARED / "data" / "cifar10_test.npz"
+RESULTS = Path(__file__).parent / "results" / "quant.json"
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def cifar_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack(read_images(path)), np.load(path)["labels"]
+
+
+def model_ready(images: np.ndarray) -> np.ndarray:
+    """The checkpoint's preprocessing (its .json): [0,1], bilinear 32→224, CIFAR mean/std."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+    x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    return x.numpy()
+
+
+def split(labels: np.ndarray, eval_count: int | None) -> tuple[np.ndarray, np.ndarray]:
+    index = np.arange(len(labels))
+    calib, rest = index[index % 40 == 0], index[index % 40 != 0]
+    if eval_count is not None and eval_count < len(rest):  # class-balanced: the set is sorted
+        rest = rest[np.linspace(0, len(rest) - 1, eval_count).round().astype(int)]
+    return calib, rest
+
+
+def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def logits(path: Path, images: np.ndarray, batch: int = 50) -> np.ndarray:
+    sess = session(path, threads=2)
+    name = sess.get_inputs()[0].name
+    out = []
+    for start in range(0, len(images), batch):
+        x = model_ready(images[start : start + batch])
+        out += [sess.run(None, {name: sample[None]})[0] for sample in x]
+    return np.concatenate(out)
+
+
+def edgec_variant(precision: str, checkpoint: Path, calib: Path, work: Path) -> tuple[Path, dict]:
+    config = CompileConfig(
+        model=str(checkpoint),
+        arch="efficientvit_m0",
+        num_classes=10,
+        precision=precision,
+        calib=str(calib) if precision != "fp32" else None,
+        calib_count=512,
+        out=str(work / precision),
+        measure=False,
+    )
+    manifest = compile_model(config)
+    return work / precision / manifest["artifact"]["path"], manifest
+
+
+def ort_quantize_static(fp32: Path, calib_x: np.ndarray, out: Path) -> Path:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    name = session(fp32, 1).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter({name: x[None]} for x in calib_x)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ)
+    return out
+
+
+def ort_matmul_nbits(fp32: Path, out: Path) -> Path:
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)))
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--eval-count", type=int, default=None)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    parser.add_argument("--cifar", type=Path, default=CIFAR)
+    args = parser.parse_args(argv)
+
+    images, labels = cifar_images(args.cifar)
+    calib_idx, eval_idx = split(labels, args.eval_count)
+    with tempfile.TemporaryDirectory(prefix="edgec-bench-quant-") as scratch:
+        work = Path(scratch)
+        calib = work / "calib.npy"
+        calib_x = model_ready(images[calib_idx])
+        np.save(calib, calib_x)
+        paths, manifests = {}, {}
+        for precision in ("fp32", "w8a8", "w4a8"):
+            paths[precision], manifests[precision] = edgec_variant(
+                precision, args.checkpoint, calib, work
+            )
+            print(f"compiled {precision}", file=sys.stderr)
+        paths["ort_qdq_default"] = ort_quantize_static(paths["fp32"], calib_x, work / "qdq.onnx")
+        paths["ort_matmulnbits_default"] = ort_matmul_nbits(paths["fp32"], work / "nbits.onnx")
+        outputs = {tag: logits(path, images[eval_idx]) for tag, path in paths.items()}
+        ref = outputs["fp32"].argmax(1)
+        rows = {}
+        for tag, out in outputs.items():
+            rows[tag] = {
+                "top1": round(float((out.argmax(1) == labels[eval_idx]).mean()), 4),
+                "top1_agreement_vs_fp32": round(float((out.argmax(1) == ref).mean()), 4),
+                "size_mb": round(paths[tag].stat().st_size / 1e6, 3),
+            }
+        sample = {session(paths["fp32"], 1).get_inputs()[0].name: calib_x[:1]}
+        for threads in args.threads:
+            fns = {}
+            for tag, path in paths.items():
+                sess = session(path, threads)
+                fns[tag] = lambda s=sess: s.run(None, sample)
+            stats = measure_interleaved(fns, rounds=args.rounds, per_round=10, threads=threads)
+            for tag, st in stats.items():
+                rows[tag][f"p50_ms_{threads}t"] = round(st.p50_ms, 3)
+        layers = {p: manifests[p]["quantization"]["summary"] for p in ("w8a8", "w4a8")}
+    report = {
+        "host": host_facts(),
+        "toolchain": toolchain_versions(),
+        "calibration": {"images": len(calib_idx), "which": "CIFAR-10 test index % 40 == 0"},
+        "evaluation": {"images": len(eval_idx), "which": "the other test images"},
+        "rows": rows,
+        "edgec_layers": layers,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    cols = ["top1", "top1_agreement_vs_fp32", "size_mb"] + [f"p50_ms_{t}t" for t in args.threads]
+    print("| variant | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for tag, row in rows.items():
+        print(f"| {tag} | " + " | ".join(str(row.get(c)) for c in cols) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

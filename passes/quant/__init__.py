@@ -1,0 +1,23 @@
+"""Quantization passes (docs/quantization.md): calibration, weights, activations, realisations."""
+
+from edgec.passes.quant import (
+    activations,
+    calibrate,
+    fp16,
+    ort_gemm_split_bias,
+    ort_unsigned_activations,
+    ort_widen_int4,
+    sensitivity,
+    weights,
+)
+
+__all__ = [
+    "activations",
+    "calibrate",
+    "fp16",
+    "ort_gemm_split_bias",
+    "ort_unsigned_activations",
+    "ort_widen_int4",
+    "sensitivity",
+    "weights",
+]

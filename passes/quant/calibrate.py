@@ -1,0 +1,129 @@
+"""`quant::calibrate`: record the range of every activation tensor that will be quantized.
+
+    before: … → Conv → x → Relu → y → Conv → …          (no ranges)
+    after:  the same graph; `y` carries metadata edgec.quant.range = [lo, hi]
+
+The tensors are `_policy.tensors_to_quantize`'s. The graph runs in ONNX Runtime on the
+calibration samples (`data`, read as `edgec.preprocess.read_model_inputs` describes, with the
+preprocessing recorded in the model's metadata); the range comes from min-max, percentile,
+entropy or MSE (`ranges.py`). A data-movement op's output shares its input's range. A second
+run finds every range present and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx_ir as ir
+
+from edgec.errors import UserError
+from edgec.pass_manager import EdgecPass, register_pass
+from edgec.passes.quant import _policy
+from edgec.passes.quant._observe import observe
+from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
+from edgec.preprocess import Preprocessing, read_model_inputs
+
+
+@register_pass
+class Calibrate(EdgecPass):
+    id = "quant::calibrate"
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        data: str = ""  # --calib
+        count: int = 128  # --calib-count
+        method: str = "percentile"
+        percentile: float = 99.99
+        bins: int = 2048
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        opts = self.options
+        if opts.method not in METHODS:
+            raise UserError(
+                f"unknown calibration method {opts.method!r}",
+                f"choose one of: {', '.join(METHODS)}",
+            )
+        targets = _policy.tensors_to_quantize(model.graph)
+        missing = [v for v in targets if _policy.read_range(v) is None]
+        if not missing:
+            return ir.passes.PassResult(model, modified=False)
+        if not opts.data:
+            raise UserError(
+                "quantizing activations needs calibration data",
+                "pass --calib with a folder of images, an .npz of uint8 images, or an "
+                ".npz/.npy of model-ready float32 tensors",
+            )
+        samples = read_model_inputs(
+            Path(opts.data), model_preprocessing(model), opts.count, "calibration data"
+        )
+        own = [v for v in missing if _shared_source(v, targets) is None]
+        ranges = measure_ranges(
+            model, samples, [v.name for v in own], opts.method, opts.percentile, opts.bins
+        )
+        for value in own:
+            _policy.write_range(value, *ranges[value.name])
+        for value in missing:  # in graph order, so a chain of data-movement ops resolves
+            source = _shared_source(value, targets)
+            if source is not None:
+                _policy.write_range(value, *_policy.read_range(source))
+                self.stats["shared_range"] += 1
+        self.stats["tensors"] += len(missing)
+        self.stats["samples"] = len(samples)
+        return ir.passes.PassResult(model, modified=True)
+
+
+def measure_ranges(
+    model: ir.Model,
+    samples: np.ndarray,
+    names: list[str],
+    method: str,
+    percentile: float = 99.99,
+    bins: int = 2048,
+) -> dict[str, tuple[float, float]]:
+    """The range of each float tensor `names` on `samples` by `method` (`ranges.METHODS`).
+
+    One pass over the samples for min/max, a second for the histograms (not for `minmax`).
+    Tensors that are not floating point or never produced a value are left out.
+    """
+    lows = dict.fromkeys(names, np.inf)
+    highs = dict.fromkeys(names, -np.inf)
+    for values in observe(model, samples, names):
+        for name, array in values.items():
+            if np.issubdtype(array.dtype, np.floating) and array.size:
+                lows[name] = min(lows[name], float(array.min()))
+                highs[name] = max(highs[name], float(array.max()))
+    seen = [n for n in names if np.isfinite(lows[n])]
+    histograms = None
+    if method != "minmax":
+        histograms = {n: Histogram.empty(lows[n], highs[n], bins) for n in seen}
+        for values in observe(model, samples, seen):
+            for name, array in values.items():
+                histograms[name].add(array)
+    return {
+        n: choose_range(method, lows[n], highs[n], histograms and histograms[n], percentile)
+        for n in seen
+    }
+
+
+def model_preprocessing(model: ir.Model) -> Preprocessing:
+    """The preprocessing recorded in the model's metadata, sized to its input."""
+    text = model.metadata_props.get("edgec.preprocessing")
+    recorded = json.loads(text) if text else {}
+    shape = model.graph.inputs[0].shape
+    size = [d if isinstance(d, int) else None for d in (shape or [])][1:]
+    if len(size) == 3 and None not in size:
+        recorded["input_size"] = size
+    return Preprocessing.from_dict(recorded)
+
+
+def _shared_source(value: ir.Value, targets: list[ir.Value]) -> ir.Value | None:
+    """The quantized tensor `value` takes its range from, if it is a data-movement output."""
+    source = _policy.range_source(value)
+    while source is not None:
+        if any(source is t for t in targets) or _policy.read_range(source) is not None:
+            return source
+        source = _policy.range_source(source)
+    return None

@@ -1,0 +1,132 @@
+"""What each layer of a quantized graph really holds: the manifest's `quantization.layers`.
+
+Read from the graph, not from what was asked for. Per Conv / ConvTranspose / Gemm / MatMul:
+the weight as stored (bits, block size) and as computed (int4 widened to int8 by the ORT
+realisation computes in 8 bit), the activation bits of its input and output (8 with a static
+calibrated Q/DQ pair, else float 32), and — given `kernels` (tensor name → op, e.g. from
+`runtimes.ort_kernels`) — the kernel that produces its output. `precision` is `w4a8`, `w8a8`,
+`w4a32`/`w8a32` (weights only) or `fp32`, by those facts alone; `integer_kernel` says
+whether the kernel is an integer one (QLinear*, QGemm, …). `sensitivity` and `fallback` are
+`quant::sensitivity`'s score and what the accuracy budget did to the layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+
+from edgec.passes._graph import const_array
+from edgec.passes.quant import _policy
+
+_WIDENING = {"Cast", "Reshape", "Mul"}
+_BITS = {ir.DataType.INT4: 4, ir.DataType.UINT4: 4, ir.DataType.INT8: 8, ir.DataType.UINT8: 8}
+
+
+def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) -> dict[str, Any]:
+    """`{"layers": [...], "summary": {precision: count}}` for `model` (module docstring)."""
+    layers = []
+    for node in model.graph:
+        if node.op_type not in _policy.WEIGHT_OPS or len(node.inputs) < 2:
+            continue
+        stored, computed, block = _weight(node.inputs[1])
+        if stored is None and node.op_type == "MatMul":
+            stored = computed = _activation_bits(node.inputs[1])  # activation × activation
+        a_in = _activation_bits(node.inputs[0])
+        out = _policy.after_activation(node.outputs[0])
+        a_out = _output_bits(out)
+        unit_out = out.uses()[0].node.outputs[0].name if a_out == 8 else node.outputs[0].name
+        kernel = None
+        if kernels is not None:  # a Q that survived means the op itself was not fused
+            kernel = kernels.get(unit_out)
+            if kernel in (None, "QuantizeLinear"):
+                kernel = kernels.get(node.outputs[0].name, kernel)
+        layers.append(
+            {
+                "name": node.name,
+                "op": node.op_type,
+                "weight_bits_stored": stored or 32,
+                "weight_bits_computed": computed or 32,
+                "weight_qmax": _qmax(node.inputs[1]),
+                "block_size": block,
+                "activation_bits_in": a_in,
+                "activation_bits_out": a_out,
+                "activations": "static" if 8 in (a_in, a_out) else "float",
+                "kernel": kernel,
+                "integer_kernel": None if kernel is None else _is_integer(kernel),
+                "precision": _precision(stored, a_in, a_out, kernel),
+                "sensitivity": _sensitivity(node),
+                "fallback": node.metadata_props.get(_policy.KEEP_FLOAT_KEY)
+                or ("8-bit weights" if _policy.WEIGHT_BITS_KEY in node.metadata_props else None),
+            }
+        )
+    summary = Counter(layer["precision"] for layer in layers)
+    return {"layers": layers, "summary": dict(sorted(summary.items()))}
+
+
+def _sensitivity(node: ir.Node) -> float | None:
+    text = node.metadata_props.get("edgec.quant.sensitivity")
+    return None if text is None else json.loads(text)
+
+
+def _weight(value: ir.Value) -> tuple[int | None, int | None, int | None]:
+    """(bits stored, bits computed, block size) of a weight input; Nones when float."""
+    dq = value.producer()
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return None, None, None
+    source = dq.inputs[0]
+    block = dq.attributes["block_size"].as_int() if "block_size" in dq.attributes else None
+    computed = _BITS.get(source.dtype)
+    stored = computed
+    node = source.producer()
+    while node is not None:  # the ORT widening: Cast(INT4 → …) … Cast(INT8)
+        if node.op_type == "Cast" and _BITS.get(node.inputs[0].dtype) == 4:
+            stored = 4
+            break
+        node = node.inputs[0].producer() if node.inputs else None
+    return stored, computed, block
+
+
+def _qmax(value: ir.Value) -> int | None:
+    """The largest |stored integer| of a weight behind a DequantizeLinear (int4 before widening)."""
+    dq = value.producer()
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return None
+    source = dq.inputs[0]
+    while source.producer() is not None and source.producer().op_type in _WIDENING:
+        source = source.producer().inputs[0]  # the ORT widening: report the stored int4
+    array = const_array(source)
+    return None if array is None else int(np.abs(array.astype(np.int32)).max())
+
+
+def _activation_bits(value: ir.Value) -> int:
+    dq = value.producer()
+    q = dq.inputs[0].producer() if dq is not None and dq.op_type == "DequantizeLinear" else None
+    return (
+        _BITS.get(dq.inputs[0].dtype, 32) if q is not None and q.op_type == "QuantizeLinear" else 32
+    )
+
+
+def _output_bits(value: ir.Value) -> int:
+    uses = value.uses()
+    if len(uses) == 1 and uses[0].node.op_type == "QuantizeLinear":
+        return _BITS.get(uses[0].node.outputs[0].dtype, 32)
+    return 32
+
+
+def _is_integer(kernel: str) -> bool:
+    op = kernel.split("::")[-1]
+    return op.startswith(("QLinear", "QGemm", "ConvInteger", "MatMulInteger", "DynamicQuantize"))
+
+
+def _precision(stored, a_in, a_out, kernel) -> str:
+    if stored is None:
+        return "fp32"
+    if a_in != 8:
+        return f"w{stored}a32"
+    if kernel is not None and not _is_integer(kernel):
+        return f"w{stored}a8 (float kernel {kernel})"
+    return f"w{stored}a8"

@@ -1,0 +1,63 @@
+"""quant::ort_widen_int4: the same weights, folded by ORT into int8 for its integer kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from edgec.passes.quant.record import quantization_record
+from edgec.runtimes.ort_kernels import kernels_by_output
+
+
+def _w4a8(helpers, net, calib_file):
+    helpers.run_pass("quant::calibrate", net, data=calib_file)
+    helpers.run_pass("quant::weights", net, bits=4, reduce_range=True)
+    helpers.run_pass("quant::activations", net)
+    return net
+
+
+def test_widening_computes_the_same_and_runs_on_integer_kernels(helpers, net, calib_file):
+    blocked = _w4a8(helpers, net, calib_file)
+    before = helpers.clone(blocked)
+    result, p = helpers.run_pass("quant::ort_widen_int4", blocked)
+    assert result.modified and p.stats["weights_widened"] == 2
+    onnx.checker.check_model(ir.to_proto(blocked), full_check=True)
+    conv2 = next(n for n in blocked.graph if n.name == "conv2")
+    dq = conv2.inputs[1].producer()
+    assert "block_size" not in dq.attributes and dq.attributes["axis"].as_int() == 0
+    chain, node = [], dq.inputs[0].producer()
+    while node is not None:
+        chain.append(node.op_type)
+        node = node.inputs[0].producer()
+    assert chain == ["Cast", "Reshape", "Mul", "Reshape", "Cast"]
+    stored = [v for v in blocked.graph.initializers.values() if v.dtype == ir.DataType.INT4]
+    assert len(stored) == 2  # the 4-bit weights stay 4-bit in the file
+    feeds = {"x": np.load(calib_file)[:1]}
+    np.testing.assert_allclose(
+        helpers.run_ort(blocked, feeds)[0], helpers.run_ort(before, feeds)[0], atol=1e-6
+    )
+    kernels = kernels_by_output(blocked)
+    record = {layer["name"]: layer for layer in quantization_record(blocked, kernels)["layers"]}
+    assert record["conv2"]["precision"] == "w4a8"
+    assert record["conv2"]["kernel"] == "QLinearConv" and record["conv2"]["integer_kernel"]
+    assert (record["conv2"]["weight_bits_stored"], record["conv2"]["weight_bits_computed"]) == (
+        4,
+        8,
+    )
+    assert record["conv2"]["weight_qmax"] <= 8
+    assert record["conv1"]["weight_bits_stored"] == 8 and record["conv1"]["weight_qmax"] == 63
+    # the head's output feeds only the Softmax (kept float): weights int4, output float
+    assert record["head"]["activation_bits_out"] == 32
+    helpers.assert_idempotent("quant::ort_widen_int4", blocked)
+
+
+def test_record_does_not_call_a_blocked_float_graph_w4a8_with_integer_kernels(
+    helpers, net, calib_file
+):
+    blocked = _w4a8(helpers, net, calib_file)
+    record = {
+        r["name"]: r for r in quantization_record(blocked, kernels_by_output(blocked))["layers"]
+    }
+    assert record["conv2"]["kernel"] == "Conv" and not record["conv2"]["integer_kernel"]
+    assert record["conv2"]["precision"].startswith("w4a8 (float kernel")

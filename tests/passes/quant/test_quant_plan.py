@@ -1,0 +1,52 @@
+"""Which quant passes a precision runs, with which options (edgec/quant_plan.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgec.config import CompileConfig
+from edgec.device_profile import host_facts, load_device
+from edgec.errors import UserError
+from edgec.quant_plan import quant_options, quant_passes
+
+
+def test_passes_per_precision_and_runtime():
+    assert quant_passes("fp32", "onnxruntime") == []
+    assert quant_passes("fp16", "onnxruntime") == ["quant::fp16"]
+    common = ["cleanup::infer_shapes", "quant::calibrate", "quant::weights", "quant::activations"]
+    assert quant_passes("w8a8", "tensorrt") == common  # other backends lower the common form
+    assert quant_passes("w4a8", "onnxruntime") == [
+        *common, "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
+        "quant::ort_widen_int4",
+    ]  # fmt: skip
+
+
+def test_options_follow_the_precision_the_host_and_the_user():
+    config = CompileConfig(
+        model="m.onnx",
+        precision="w4a8",
+        calib="c.npy",
+        calib_count=32,
+        accuracy_budget=0.5,
+        passes={"quant::weights": {"block_size": 64}},
+    )
+    options = quant_options(config, load_device("host"))
+    no_vnni = host_facts()["machine"] == "x86_64" and "avx512_vnni" not in host_facts()["isa"]
+    assert options["quant::calibrate"] == {"data": "c.npy", "count": 32}
+    assert options["quant::weights"] == {"bits": 4, "reduce_range": no_vnni, "block_size": 64}
+    sensitivity = options["quant::sensitivity"]
+    assert (sensitivity["bits"], sensitivity["block_size"], sensitivity["budget"]) == (4, 64, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"precision": "w8a8"}, "needs calibration data"),
+        ({"precision": "w8a8", "calib": "c", "calib_count": 0}, "at least 1"),
+        ({"precision": "fp16", "accuracy_budget": 1.0}, "--accuracy-budget"),
+        ({"precision": "w4a8", "calib": "c", "accuracy_budget": 150.0}, "--accuracy-budget"),
+    ],
+)
+def test_config_errors(values, message):
+    with pytest.raises(UserError, match=message):
+        CompileConfig(model="m.onnx", **values)
