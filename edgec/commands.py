@@ -24,6 +24,7 @@ def run(args) -> CommandResult:
         "compile": compile_command,
         "inspect": inspect_command,
         "profile": profile_command,
+        "eval": eval_command,
         "zoo": zoo_command,
         "targets": targets_command,
     }[args.command](args)
@@ -32,26 +33,9 @@ def run(args) -> CommandResult:
 def compile_command(args) -> CommandResult:
     from edgec.pipeline import compile_model
 
-    overrides = {
-        "model": args.model,
-        "target": args.target,
-        "arch": args.arch,
-        "num_classes": args.num_classes,
-        "allow_pickle": args.allow_pickle,
-        "precision": args.precision,
-        "out": args.out,
-        "pipeline": args.pipeline,
-        "passes": parse_pass_options(args.pass_option) or None,
-        "verify": args.verify,
-        "dump_ir": args.dump_ir,
-        "dynamic_batch": args.dynamic_batch,
-        "ort_format": args.ort_format,
-        "verify_images": args.verify_images,
-        "verify_count": args.verify_count,
-        "threads": args.threads,
-        "latency_runs": args.latency_runs,
-        "measure": args.measure,
-    }
+    # Every CompileConfig field has a CLI flag of the same name; `None` means "not given".
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(CompileConfig)}
+    overrides["passes"] = parse_pass_options(args.pass_option) or None
     if args.config:
         config = load_config(Path(args.config), overrides)
     elif not args.model:
@@ -87,6 +71,8 @@ def _compile_summary(m: dict[str, Any], config: CompileConfig) -> str:
     from edgec.output_dir import default_out_dir
 
     out = Path(config.out) if config.out else default_out_dir(config.model, m["target"]["name"])
+    if "graphs" in m:
+        return _graphs_summary(m, out)
     latency = m.get("latency")
     final = m["fidelity"]["final_vs_pytorch"]
     worst = max(o["max_abs"] for o in final["outputs"])
@@ -101,39 +87,123 @@ def _compile_summary(m: dict[str, Any], config: CompileConfig) -> str:
             f"  latency (measured, {latency['threads']} thread): p50 {latency['p50_ms']:.3f} ms, "
             f"p90 {latency['p90_ms']:.3f} ms"
         )
+    elif latency["method"] == "estimated":
+        pct = latency["expected_error"].get("median_pct")
+        lines.append(
+            f"  latency (ESTIMATED, not measured): {latency['total_ms']:.3f} ms on "
+            f"{latency['device']}" + (f", ±{pct:.0f} % median error" if pct is not None else "")
+        )
+    lines.extend(_quantization_lines(m.get("quantization")))
+    lines.extend(f"  note: {note}" for note in m["input"]["notes"])
+    lines.extend(f"  note: {note}" for note in m["artifact"].get("notices", []))
+    for pass_id in config.explain:
+        lines.extend(_explanation(m, pass_id))
+    return "\n".join(lines)
+
+
+def _quantization_lines(q: dict[str, Any] | None) -> list[str]:
+    """Layers per precision, fidelity vs float, and the most sensitive layers (if scored)."""
+    if not q:
+        return []
+    lines = []
+    if "summary" in q:
+        lines.append("  layers: " + ", ".join(f"{n} {p}" for p, n in q["summary"].items()))
+    if "int_only" in q:  # the checker's verdict (it fails the compile when anything is float)
+        ops = ", ".join(sorted(q["int_only"]["ops"]))
+        lines.append(f"  integer-only between input quantize and output dequantize: {ops}")
+    fid = q.get("fidelity_vs_float")
+    if fid:
+        agree = f"top-1 agreement {fid['top1_agreement']:.2%}, " if "top1_agreement" in fid else ""
+        lines.append(
+            f"  vs float on {fid['samples']} calibration samples: {agree}"
+            f"cosine {fid['cosine_mean']:.5f}"
+        )
+    scored = [layer for layer in q.get("layers", []) if layer.get("sensitivity") is not None]
+    for layer in sorted(scored, key=lambda layer: -layer["sensitivity"])[:5]:
+        fallback = f" → {layer['fallback']}" if layer["fallback"] else ""
+        lines.append(
+            f"  sensitivity {layer['sensitivity']:.3g}: {layer['name']} ({layer['op']}){fallback}"
+        )
+    return lines
+
+
+def _graphs_summary(m: dict[str, Any], out: Path) -> str:
+    """A model compiled as several graphs: one line per graph, then the per-frame figure."""
+    lines = [
+        f"compiled {m['model']['name']} for {m['target']['name']} → {out} "
+        f"({len(m['graphs'])} graphs)"
+    ]
+    for g in m["graphs"]:
+        worst = max(o["max_abs"] for o in g["fidelity"]["final_vs_pytorch"]["outputs"])
+        p50 = g["latency"].get("p50_ms")
+        timing = f", p50 {p50:.3f} ms" if p50 is not None else ""
+        lines.append(f"  {g['artifact']['path']}: max|Δ| {worst:.3g} vs PyTorch{timing}")
+    if m["latency"]["method"] == "measured":
+        lines.append(f"  per tracked frame: {m['latency']['per_frame_ms']:.3f} ms (measured)")
     lines.extend(f"  note: {note}" for note in m["input"]["notes"])
     return "\n".join(lines)
 
 
-def inspect_command(args) -> CommandResult:
-    from edgec.inspect import inspect_model
+def _explanation(m: dict[str, Any], pass_id: str) -> list[str]:
+    """`--explain PASS`: what the pass did and why each candidate it left alone did not match."""
+    record = next(r for r in m["passes"] if r["id"] == pass_id)
+    stats = ", ".join(f"{k} {v}" for k, v in record["stats"].items()) or "nothing to do"
+    lines = [f"  {pass_id}: {stats}"]
+    lines.extend(f"    not matched: {line}" for line in record["explanations"])
+    return lines
 
-    data = inspect_model(args.model, args.arch, args.num_classes, bool(args.allow_pickle))
+
+def inspect_command(args) -> CommandResult:
+    from edgec.inspect import inspect_int_only, inspect_model
+
+    run_inspect = inspect_int_only if args.int_only else inspect_model
+    data = run_inspect(args.model, args.arch, args.num_classes, bool(args.allow_pickle))
     return CommandResult(data.pop("text"), data)
 
 
 def profile_command(args) -> CommandResult:
     from edgec.profile_artifact import profile_directory
 
+    if args.device:
+        return _estimate_command(Path(args.directory), args.device, args.precision)
     data = profile_directory(Path(args.directory), threads=args.threads, runs=args.runs)
     return CommandResult(data.pop("text"), data)
+
+
+def _estimate_command(path: Path, device: str, precision: str | None) -> CommandResult:
+    """`edgec profile DIR --device X`: the cost model's estimate of DIR's artifact on X."""
+    from edgec.estimate import estimate
+
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        if not manifest.is_file():
+            raise UserError(f"{path} has no manifest.json", "give a compile's output or an .onnx")
+        try:
+            path = path / json.loads(manifest.read_text(encoding="utf-8"))["artifact"]["path"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UserError(f"{manifest} is not an edgec manifest: {exc!r}") from None
+    result = estimate(path, device, precision=precision)
+    return CommandResult(result.table(), result.to_dict())
 
 
 def zoo_command(args) -> CommandResult:
     from edgec.models import zoo
 
     entries = zoo()
+    width = max(len(e.name) for e in entries)
     rows = [
-        f"{'name':<16} {'family':<15} {'input':<8} {'params':>7} {'MACs':>7} {'top-1':>6}  repo"
+        f"{'name':<{width}} {'family':<13} {'input':<13} {'params':>7} {'MACs':>7} {'top-1':>6}"
+        "  repo"
     ]
     for e in entries:
+        size = "×".join(map(str, e.input_size))
         rows.append(
-            f"{e.name:<16} {e.family:<15} {e.input_size[1]:<8} {_num(e.reported_params_m, 'M')} "
-            f"{_num(e.reported_macs_m, 'M')} {_num(e.reported_top1, '%')}  {e.official_repo}"
+            f"{e.name:<{width}} {e.family:<13} {size:<13} {_num(e.reported_params_m, 'M')} "
+            f"{_macs(e.reported_macs_m)} {_num(e.reported_top1, '%')}  {e.official_repo}"
         )
-    rows.append("params/MACs/top-1 are the official ImageNet figures. Any other timm model name")
-    rows.append("works too. Built-in models start from a seeded random initialisation (nothing")
-    rows.append("is downloaded): give a checkpoint with --arch NAME for real weights.")
+    rows.append("params/MACs/top-1 (ImageNet) are the official figures, MACs at the input shown.")
+    rows.append("Any other timm model name works too. Built-in models start from a seeded random")
+    rows.append("initialisation (nothing is downloaded): give a checkpoint with --arch NAME.")
     return CommandResult("\n".join(rows), [dataclasses.asdict(e) for e in entries])
 
 
@@ -151,5 +221,23 @@ def targets_command(args) -> CommandResult:
     return CommandResult("\n".join(rows), [p.to_dict() for p in profiles.values()])
 
 
+def _macs(value_m: float | None) -> str:
+    if value_m is not None and value_m >= 10_000:
+        return f"{value_m / 1000:>6.1f}G"
+    return _num(value_m, "M")
+
+
 def _num(value: float | None, unit: str) -> str:
     return f"{'–':>6}" + " " if value is None else f"{value:>6.1f}{unit}"
+
+
+def eval_command(args) -> CommandResult:
+    from edgec.evaluate import evaluate_directory
+
+    data = evaluate_directory(
+        Path(args.directory),
+        Path(args.data),
+        Path(args.reference) if args.reference else None,
+        args.count,
+    )
+    return CommandResult(data.pop("text"), data)

@@ -238,3 +238,16 @@ def _tensor_info(value: ir.Value) -> TensorInfo:
 def _sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
     """By count, largest first; ties by name (so two runs print the same)."""
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def graph_summary(model: ir.Model) -> dict[str, Any]:
+    """`graph_stats` for a manifest: without the per-node MACs (`edgec inspect` shows those)."""
+    stats = graph_stats(model).to_dict()
+    stats["macs"].pop("per_node", None)
+    return stats
+
+
+def describe_value(value: ir.Value) -> dict[str, Any]:
+    """A graph input/output for a manifest: name, dtype and shape (symbolic dims by name)."""
+    shape = [d if isinstance(d, int) else str(d) for d in value.shape] if value.shape else None
+    return {"name": value.name, "dtype": str(value.dtype), "shape": shape}

@@ -36,6 +36,9 @@ def make_options(cls: type[OptionsT], values: dict[str, Any] | None, owner: str)
         if float in allowed and isinstance(value, int) and not isinstance(value, bool):
             values[name] = float(value)
             continue
+        if tuple in allowed and isinstance(value, list):  # TOML and JSON have lists only
+            values[name] = tuple(value)
+            continue
         wanted = " or ".join(t.__name__ for t in allowed)
         raise UserError(
             f"option {name!r} of {owner} must be {wanted}, got {value!r}",

@@ -2,7 +2,9 @@
 
 A pass is an `onnx_ir` in-place pass registered under a namespaced id
 (`cleanup::fold_constants`). It has a frozen `Options` dataclass, counts what it did in
-`self.stats`, and must be idempotent: run twice, the second run reports `modified=False`.
+`self.stats`, may say in `self.explanations` why it left a candidate alone (one line per site;
+`edgec compile --explain PASS` prints them), and must be idempotent: run twice, the second run
+reports `modified=False`.
 
 `run_passes` runs a list of pass ids in order and records, per pass, what changed, how long it
 took and (when a verifier is given) how far the outputs moved. A verifier that raises stops
@@ -26,7 +28,7 @@ from edgec.registry import Registry
 
 
 class EdgecPass(ir.passes.InPlacePass):
-    """Base of every edgec pass: an id, typed options and statistics."""
+    """Base of every edgec pass: an id, typed options, statistics and explanations."""
 
     id: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
@@ -35,6 +37,7 @@ class EdgecPass(ir.passes.InPlacePass):
         super().__init__()
         self.options = options if options is not None else self.Options()
         self.stats: collections.Counter[str] = collections.Counter()
+        self.explanations: list[str] = []  # "<site>: <why it did not match>", one per candidate
 
 
 PASSES: Registry[type[EdgecPass]] = Registry("pass")
@@ -64,6 +67,7 @@ class PassRecord:
     nodes_before: int
     nodes_after: int
     verification: dict[str, Any] | None = None
+    explanations: list[str] = dataclasses.field(default_factory=list)
 
 
 Verifier = Callable[[ir.Model, str], dict[str, Any]]
@@ -117,6 +121,7 @@ def run_passes(
             seconds=round(seconds, 4),
             nodes_before=before,
             nodes_after=count_nodes(result.model),
+            explanations=list(p.explanations),
         )
         model = result.model
         if verifier is not None and record.modified:

@@ -7,6 +7,7 @@ when everything succeeded, so a failed compile leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -15,12 +16,15 @@ from typing import Any
 import onnx_ir as ir
 
 from edgec import __version__
-from edgec.config import CompileConfig
+from edgec.compile_graphs import graph_specs
+from edgec.config import CompileConfig, default_precision
 from edgec.device_profile import DeviceProfile, host_facts, load_device
 from edgec.errors import UserError
+from edgec.graph_stats import describe_value, graph_summary
 from edgec.output_dir import default_out_dir, slug, staging, write_manifest_and_report
 from edgec.preprocess import Preprocessing
 from edgec.progress import Progress
+from edgec.quant_plan import QUANT_BOUNDS, quantize
 from edgec.toolchain import toolchain_versions
 from edgec.verification import GraphChecker, verification_inputs
 
@@ -33,6 +37,10 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
     """Compile `config.model` for `config.target`; returns the manifest that was written."""
     progress = progress or Progress(enabled=False)
     device = load_device(config.target)
+    requested = config.precision
+    if requested is None:
+        config = dataclasses.replace(config, precision=default_precision(device.precisions))
+    pass_ids = _pass_ids(device, config)  # an unknown pipeline or --explain fails before export
     out_dir = Path(config.out) if config.out else default_out_dir(config.model, device.name)
     timings: dict[str, float] = {}
     # Staging first: an unwritable output fails in a second, not after a minute of export.
@@ -40,10 +48,27 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         with progress.step("loading model", timings, "load"):
             loaded = _load(config)
         preprocessing = Preprocessing.from_dict(loaded.preprocessing)
-        _check_image_model(loaded.name, preprocessing)
+        specs = graph_specs(loaded.module) if loaded.module is not None else None
+        if specs is not None:  # EfficientTAM: several graphs, each compiled on its own
+            manifest = {
+                **_common_fields(loaded, device, config, requested),
+                **_compile_multi_graph(
+                    specs, loaded, device, config, pass_ids, stage, scratch, progress, timings
+                ),
+                "timings": {k: round(v, 3) for k, v in timings.items()},
+                "volatile_fields": [
+                    *VOLATILE_FIELDS,
+                    "graphs[].latency",
+                    "graphs[].passes[].seconds",
+                ],
+            }
+            write_manifest_and_report(stage, manifest)
+            return manifest
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
         runtime = _runtime(device)
+        if config.min_ios and runtime.NAME != "coreml":
+            raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
         runtime.ensure_supported(model, device)  # before anything runs the graph
         feeds, inputs_info = verification_inputs(
             model, preprocessing, config.verify_images, config.verify_count
@@ -54,12 +79,17 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             export_fidelity, exported_outputs = checker.check(
                 reference, model, "the export differs from PyTorch", EXPORT_HINT
             )
-        graph_before = _graph_stats(model)
+        graph_before = graph_summary(model)
         with progress.step("running passes", timings, "passes"):
-            records = _run_pipeline(model, device, config, checker, exported_outputs, progress)
+            records = _run_pipeline(model, pass_ids, config, checker, exported_outputs, progress)
+        quantization, bounds = None, {}
+        if config.precision != "fp32":  # after the device's passes (docs/quantization.md)
+            with progress.step(f"quantizing to {config.precision}", timings, "quantize"):
+                quant_records, quantization = quantize(model, device, config, progress.detail)
+            records, bounds = records + quant_records, QUANT_BOUNDS
         with progress.step("verifying compiled graph against PyTorch", timings, "verify_final"):
             final_fidelity, _ = checker.check(
-                reference, model, "the compiled graph differs from PyTorch", PASSES_HINT
+                reference, model, "the compiled graph differs from PyTorch", PASSES_HINT, **bounds
             )
         runtime.ensure_supported(model, device)
         with progress.step(f"emitting {runtime.NAME} artifact", timings, "emit"):
@@ -70,35 +100,84 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
                 precision=config.precision,
                 device=device,
                 ort_format=config.ort_format,
+                **({"min_ios": config.min_ios} if config.min_ios else {}),
             )
-        latency = _not_measured(device, config)
+        latency = _not_measured(device, config, model, artifact.precision)
         if latency is None:
             with progress.step("measuring latency on this host", timings, "measure"):
                 latency = _measure(runtime, artifact.path, feeds, device, config)
         manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "created_by": {"edgec": __version__, "host": host_facts()},
-            "input": _input_record(loaded, config),
+            **_common_fields(loaded, device, config, requested),
             "model": _model_record(model, preprocessing, loaded),
-            "target": device.to_dict(),
-            "precision": {"requested": config.precision, "realised": artifact.precision},
-            "toolchain": toolchain_versions(),
+            "precision": {**_precision(device, config, requested), "realised": artifact.precision},
             "export": export_info,
             "verification_inputs": inputs_info,
             "fidelity": {"export_vs_pytorch": export_fidelity, "final_vs_pytorch": final_fidelity},
             "passes": [vars(r) for r in records],
-            "graph": {"exported": graph_before, "compiled": _graph_stats(model)},
+            "graph": {"exported": graph_before, "compiled": graph_summary(model)},
             "artifact": {
                 "runtime": artifact.runtime,
                 "path": artifact.path.name,
                 **artifact.details,
             },
+            **({"quantization": quantization} if quantization else {}),
             "latency": latency,
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "volatile_fields": VOLATILE_FIELDS,
         }
         write_manifest_and_report(stage, manifest)
     return manifest
+
+
+def _common_fields(loaded, device: DeviceProfile, config: CompileConfig, requested) -> dict:
+    """Manifest fields every compile has, whatever it produced."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "created_by": {"edgec": __version__, "host": host_facts()},
+        "input": _input_record(loaded, config),
+        "target": device.to_dict(),
+        "precision": {**_precision(device, config, requested), "realised": config.precision},
+        "toolchain": toolchain_versions(),
+    }
+
+
+def _precision(device: DeviceProfile, config: CompileConfig, requested) -> dict[str, str]:
+    chosen_by = "--precision" if requested else f"{device.name}'s default"
+    return {"requested": config.precision, "chosen_by": chosen_by}
+
+
+def _compile_multi_graph(
+    specs, loaded, device, config, pass_ids, stage, scratch, progress, timings
+):
+    """The manifest fields of a model deployed as several graphs (`edgec.compile_graphs`)."""
+    from edgec.compile_graphs import check_supported, compile_graphs
+
+    check_supported(device, config)
+
+    def passes(model: ir.Model, checker: GraphChecker, outputs) -> list:
+        return _run_pipeline(model, pass_ids, config, checker, outputs, progress)
+
+    fields = compile_graphs(
+        loaded.module,
+        specs,
+        _runtime(device),
+        device,
+        config,
+        passes,
+        stage,
+        Path(scratch),
+        progress,
+        timings,
+    )
+    return {
+        "model": {
+            "name": loaded.name,
+            "graphs": [g["name"] for g in fields["graphs"]],
+            "preprocessing": loaded.preprocessing,
+        },
+        "export": {"exporter": "torch.onnx.export(dynamo=True), one graph per part"},
+        **fields,
+    }
 
 
 def _load(config: CompileConfig):
@@ -109,6 +188,7 @@ def _load(config: CompileConfig):
         arch=config.arch,
         num_classes=config.num_classes,
         allow_pickle=config.allow_pickle,
+        input_size=config.input_size,
     )
 
 
@@ -144,18 +224,6 @@ EXPORT_HINT = (
 PASSES_HINT = "rerun with --verify --dump-ir DIR to find the pass that changed the outputs"
 
 
-def _check_image_model(name: str, preprocessing: Preprocessing) -> None:
-    """`edgec compile` verifies and measures N×C×H×W image models; say so before exporting."""
-    if len(preprocessing.input_size) != 3:
-        raise UserError(
-            f"{name} takes {len(preprocessing.input_size) + 1}-D input "
-            f"{list(preprocessing.input_size)}; `edgec compile` handles N×C×H×W image models so "
-            "far (volumetric compile is not built yet)",
-            "use edgec.models.create() and edgec.exporters.export.export_onnx() from Python "
-            "for the ONNX graph, or compile a 2-D image model",
-        )
-
-
 def _reference(loaded, model: ir.Model, checker: GraphChecker):
     """PyTorch's outputs; for an ONNX input, the given graph's own outputs."""
     if loaded.module is None:
@@ -163,11 +231,26 @@ def _reference(loaded, model: ir.Model, checker: GraphChecker):
     return checker.torch_reference(loaded.module, [v.name for v in model.graph.outputs])
 
 
-def _run_pipeline(model, device, config: CompileConfig, checker, outputs, progress):
+def _pass_ids(device: DeviceProfile, config: CompileConfig) -> list[str]:
+    """The passes this compile runs (the target's pipeline unless --pipeline names another)."""
+    from edgec.pipelines import pipeline
+
+    # int-only lowers the float graph after cleanup; the speed passes' ORT layouts do not lower.
+    default = "cleanup" if config.precision == "int-only" else device.pipeline
+    ids = pipeline(config.pipeline or default)
+    for pass_id in config.explain:
+        if pass_id not in ids:
+            raise UserError(
+                f"--explain {pass_id}: that pass is not in this compile's pipeline",
+                f"passes that run: {', '.join(ids)}",
+            )
+    return ids
+
+
+def _run_pipeline(model, pass_ids: list[str], config: CompileConfig, checker, outputs, progress):
     """Run the pipeline's passes; with --verify, check each changing pass against the last."""
     import edgec.passes  # noqa: F401  (registers every pass)
     from edgec.pass_manager import run_passes
-    from edgec.pipelines import pipeline
 
     previous = {"outputs": outputs}
 
@@ -182,8 +265,8 @@ def _run_pipeline(model, device, config: CompileConfig, checker, outputs, progre
 
     return run_passes(
         model,
-        pipeline(config.pipeline or device.pipeline),
-        options=config.passes,
+        pass_ids,
+        options={k: v for k, v in config.passes.items() if not k.startswith("quant::")},
         verifier=verify if config.verify else None,
         dump_dir=Path(config.dump_ir) if config.dump_ir else None,
         on_pass=progress.detail,
@@ -196,17 +279,24 @@ def _runtime(device: DeviceProfile):
     return backend_for(device.runtime, device.name)
 
 
-def _not_measured(device: DeviceProfile, config: CompileConfig) -> dict[str, str] | None:
-    """Why latency is not measured here, or None when it is (host-like targets only)."""
+def _not_measured(
+    device: DeviceProfile, config: CompileConfig, model: ir.Model, precision: str
+) -> dict[str, Any] | None:
+    """Latency of a target that is not this machine (the cost model's estimate, or why there is
+    none), or None when it is measured here (host-like targets)."""
     if not config.measure:
         return {"method": "none", "reason": "skipped with --no-measure"}
-    if device.latency != "measured":
-        return {
-            "method": "none",
-            "reason": f"{device.name} is not this machine, and the cost model that estimates "
-            "its latency is not built yet; nothing was measured here",
-        }
-    return None
+    if device.latency == "measured":
+        return None
+    from edgec.cost_model.hardware import ELEMENT_BYTES
+    from edgec.estimate import EstimateUnavailable, estimate
+
+    try:
+        known = precision if precision in ELEMENT_BYTES else None
+        result = estimate(model, device, precision=known)
+    except EstimateUnavailable as exc:
+        return {"method": "none", "reason": f"{device.name} is not this machine; {exc.message}"}
+    return result.to_dict()
 
 
 def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileConfig):
@@ -230,15 +320,6 @@ def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileC
     }
 
 
-def _graph_stats(model: ir.Model) -> dict[str, Any]:
-    """Graph summary for the manifest (`edgec inspect` shows the per-node detail)."""
-    from edgec.graph_stats import graph_stats
-
-    stats = graph_stats(model).to_dict()
-    stats["macs"].pop("per_node", None)
-    return stats
-
-
 def _input_record(loaded, config: CompileConfig) -> dict[str, Any]:
     return {
         "source": config.model,
@@ -251,14 +332,10 @@ def _input_record(loaded, config: CompileConfig) -> dict[str, Any]:
 
 
 def _model_record(model: ir.Model, preprocessing: Preprocessing, loaded) -> dict[str, Any]:
-    def describe(value: ir.Value) -> dict[str, Any]:
-        shape = [d if isinstance(d, int) else str(d) for d in value.shape]
-        return {"name": value.name, "dtype": str(value.dtype), "shape": shape}
-
     return {
         "name": loaded.name,
-        "inputs": [describe(v) for v in model.graph.inputs],
-        "outputs": [describe(v) for v in model.graph.outputs],
+        "inputs": [describe_value(v) for v in model.graph.inputs],
+        "outputs": [describe_value(v) for v in model.graph.outputs],
         "preprocessing": preprocessing.to_dict(),
         "num_classes": loaded.num_classes,
     }

@@ -22,9 +22,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
-    """How an RGB uint8 image becomes the model's NCHW float32 input."""
+    """How an RGB uint8 image becomes the model's NCHW float32 input.
 
-    input_size: tuple[int, int, int] = (3, 224, 224)
+    `input_size` is (C, H, W) for image models and (C, D, H, W) for volumetric ones, whose
+    inputs come already normalised (mean 0, std 1, scale 1: `apply` is for images only).
+    """
+
+    input_size: tuple[int, ...] = (3, 224, 224)
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
@@ -32,6 +36,18 @@ class Preprocessing:
     layout: str = "NCHW"
     color: str = "RGB"
     scale: float = 1.0 / 255.0
+
+    @property
+    def volumetric(self) -> bool:
+        """True for C×D×H×W (3-D) inputs."""
+        return len(self.input_size) == 4
+
+    def synthetic_inputs(self, count: int, seed: int = 0) -> np.ndarray:
+        """`count` deterministic model-ready inputs: synthetic images or volumes (see below)."""
+        if self.volumetric:
+            return synthetic_volumes(count, self.input_size, seed)
+        _, height, width = self.input_size
+        return self.apply(synthetic_images(count, height, width, seed))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +67,12 @@ class Preprocessing:
         """H×W×3 uint8 RGB images → N×C×H×W float32: resize, centre crop, normalise."""
         from PIL import Image
 
+        if self.volumetric:
+            raise UserError(
+                f"a volumetric model (input {list(self.input_size)}) takes model-ready volumes, "
+                "not images",
+                "give an .npy/.npz of float32 N×C×D×H×W tensors",
+            )
         _, height, width = self.input_size
         resample = {"bilinear": Image.BILINEAR, "nearest": Image.NEAREST}.get(
             self.interpolation, Image.BICUBIC
@@ -119,6 +141,75 @@ def read_images(path: Path, limit: int | None = None) -> list[np.ndarray]:
     )
 
 
+def read_model_inputs(
+    path: Path, preprocessing: Preprocessing, count: int, purpose: str = "input data"
+) -> np.ndarray:
+    """Up to `count` model-ready samples (N×C×H×W or N×C×D×H×W float32) from `path`.
+
+    `path` is a folder of images or an `.npz` of uint8 images (`images`, or `jpeg` +
+    `offsets`), prepared with `preprocessing`; or an `.npz` (key `inputs`, or its only array)
+    or `.npy` of float32 tensors that are already model-ready and used as they are (the only
+    form volumetric models take). `purpose` names the data in error messages.
+    """
+    path = Path(path)
+    if count < 1:
+        raise UserError(f"the number of {purpose} samples must be at least 1, got {count}")
+    if not path.exists():
+        raise UserError(
+            f"{purpose} {path} does not exist",
+            "give a folder of images, an .npz of uint8 images, or an .npz/.npy of float32 tensors",
+        )
+    tensors = _float_tensors(path, purpose)
+    if tensors is None:
+        images = read_images(path, limit=count)
+        if not images:
+            raise UserError(f"{purpose} {path} holds no images")
+        return preprocessing.apply(images)
+    tensors = tensors[:count]
+    want = tuple(preprocessing.input_size)
+    if tensors.shape[1:] != want or not len(tensors):
+        raise UserError(
+            f"{purpose} tensors in {path} have shape {list(tensors.shape)}; the model takes "
+            f"N×{'×'.join(map(str, want))}",
+            "store model-ready float32 inputs of that shape, or give uint8 images instead",
+        )
+    return np.ascontiguousarray(tensors, dtype=np.float32)
+
+
+def _float_tensors(path: Path, purpose: str) -> np.ndarray | None:
+    """The float array of an .npy / .npz, or None when `path` holds images instead."""
+    if path.is_dir():
+        return None
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path} is not a readable .npz/.npy: {exc}", "use np.save(z)") from exc
+    if isinstance(data, np.ndarray):
+        array = data
+    elif "inputs" in data:
+        array = data["inputs"]
+    elif "images" in data or "jpeg" in data:
+        return None
+    elif len(data.files) == 1:
+        array = data[data.files[0]]
+    else:
+        raise UserError(
+            f"{path} holds {data.files}: none is `inputs`, `images` or `jpeg`+`offsets`",
+            "store model-ready float32 tensors under `inputs` or uint8 images under `images`",
+        )
+    if array.dtype == np.uint8 and array.ndim == 4 and array.shape[-1] == 3:
+        raise UserError(
+            f"{path} holds uint8 images in an unnamed array",
+            "store them under the key `images` so edgec applies the model's preprocessing",
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise UserError(
+            f"{purpose} array in {path} is {array.dtype}, not float32 model inputs",
+            "store float32 model-ready tensors, or uint8 images under the key `images`",
+        )
+    return array
+
+
 def synthetic_images(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
     """Deterministic image-like RGB uint8 pictures (smooth colour fields, edges and texture).
 
@@ -140,3 +231,27 @@ def synthetic_images(count: int, height: int, width: int, seed: int = 0) -> list
         picture += rng.normal(0, 8, picture.shape)
         images.append(np.clip(picture + 128, 0, 255).astype(np.uint8))
     return images
+
+
+def synthetic_volumes(count: int, size: Sequence[int], seed: int = 0) -> np.ndarray:
+    """Deterministic N×C×D×H×W float32 volumes shaped like z-scored scans.
+
+    Each channel is a smooth random field (a few low-frequency 3-D waves) with a brighter
+    ellipsoid (a "lesion") and fine noise, normalised to mean 0 and std 1 per channel, the way
+    MRI pipelines normalise each modality before a volumetric segmenter sees it.
+    """
+    channels, depth, height, width = size
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*(np.linspace(0, 1, n) for n in size[1:]), indexing="ij"))
+    out = np.empty((count, *size), np.float32)
+    for n in range(count):
+        centre, radius = rng.uniform(0.3, 0.7, 3), rng.uniform(0.1, 0.25, 3)
+        blob = (((grid - centre[:, None, None, None]) / radius[:, None, None, None]) ** 2).sum(0)
+        for c in range(channels):
+            field = np.zeros((depth, height, width), np.float32)
+            for _ in range(3):
+                freq = rng.uniform(0.5, 3.0, 3) * 2 * np.pi
+                field += np.sin(np.tensordot(freq, grid, 1) + rng.uniform(0, 2 * np.pi))
+            field += rng.uniform(1.0, 3.0) * (blob < 1) + rng.normal(0, 0.1, field.shape)
+            out[n, c] = (field - field.mean()) / (field.std() + 1e-6)
+    return out

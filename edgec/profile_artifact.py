@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from edgec.errors import UserError
-from edgec.preprocess import Preprocessing, synthetic_images
+from edgec.preprocess import Preprocessing
 
 
-def profile_directory(directory: Path, threads: int | None, runs: int) -> dict[str, Any]:
-    """Latency (shared protocol) and per-op breakdown of `directory`'s artifact."""
+@dataclasses.dataclass
+class OutputDir:
+    """What `edgec profile` and `edgec eval` read from a compile's output directory."""
+
+    manifest: dict[str, Any]
+    artifact: Path
+    model_input: dict[str, Any]
+    preprocessing: Preprocessing
+
+
+def read_output_dir(directory: Path) -> OutputDir:
+    """The manifest and ONNX Runtime artifact of `directory`; a `UserError` if not usable."""
     manifest_path = directory / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(
@@ -26,17 +37,24 @@ def profile_directory(directory: Path, threads: int | None, runs: int) -> dict[s
     except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         raise UserError(f"{manifest_path} is not an edgec manifest: {exc!r}") from None
     if runtime_name != "onnxruntime":
-        raise UserError(f"profiling {runtime_name} artifacts on this host is not possible")
+        raise UserError(f"running {runtime_name} artifacts on this host is not possible")
     if not artifact.is_file():
         raise UserError(f"artifact {artifact} listed in the manifest is missing")
+    return OutputDir(manifest, artifact, model_input, preprocessing)
+
+
+def profile_directory(directory: Path, threads: int | None, runs: int) -> dict[str, Any]:
+    """Latency (shared protocol) and per-op breakdown of `directory`'s artifact."""
+    out = read_output_dir(directory)
+    manifest, artifact, model_input = out.manifest, out.artifact, out.model_input
+    preprocessing = out.preprocessing
     if runs < 1 or (threads is not None and threads < 1):
         raise UserError("--runs and --threads must be at least 1")
     from edgec.runtimes import ort
     from edgec.runtimes.measure import measure
 
     threads = threads or manifest.get("latency", {}).get("threads") or 1
-    _, height, width = preprocessing.input_size
-    feeds = {model_input["name"]: preprocessing.apply(synthetic_images(1, height, width))}
+    feeds = {model_input["name"]: preprocessing.synthetic_inputs(1)}
     runner = ort.load(artifact, threads=threads)
     stats = measure(lambda: runner.run(feeds), runs=runs, threads=threads)
     per_op = ort.profile_ops(artifact, feeds, threads=threads, runs=20)

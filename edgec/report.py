@@ -7,6 +7,8 @@ from typing import Any
 
 def render_report(m: dict[str, Any]) -> str:
     """Markdown for one compile; every number comes from the manifest `m`."""
+    if "graphs" in m:
+        return _render_graphs(m)
     model, target, artifact = m["model"], m["target"], m["artifact"]
     lines = [
         f"# {model['name']} → {target['name']} ({artifact['runtime']})",
@@ -37,18 +39,63 @@ def render_report(m: dict[str, Any]) -> str:
         "",
         "## Run it",
         "",
-        "```python",
-        "import numpy as np, onnxruntime as ort",
-        f'session = ort.InferenceSession("{artifact["path"]}", providers=["CPUExecutionProvider"])',
-        f"x = np.zeros({_shape(model['inputs'][0])}, np.float32)  # preprocess as below",
-        f'(output,) = session.run(None, {{"{model["inputs"][0]["name"]}": x}})',
-        "```",
+        *_usage(artifact, model),
         "",
         f"Preprocessing (also stored in the model's metadata as `edgec.preprocessing`): "
         f"`{model['preprocessing']}`",
         "",
     ]
     return "\n".join(lines)
+
+
+def _render_graphs(m: dict[str, Any]) -> str:
+    """A model deployed as several graphs (EfficientTAM): one section per graph."""
+    target, frame = m["target"], m["latency"]
+    lines = [
+        f"# {m['model']['name']} → {target['name']} ({len(m['graphs'])} graphs)",
+        "",
+        f"- input: `{m['input']['source']}` ({m['input']['kind']})",
+        *[f"- note: {note}" for note in m["input"]["notes"]],
+        "- per tracked frame: "
+        + (
+            f"{frame['per_frame_ms']:.3f} ms measured ({frame['note']})"
+            if frame["method"] == "measured"
+            else f"not measured: {frame['reason']}"
+        ),
+        "",
+        "| graph | runs when | file | max abs diff vs PyTorch | p50 ms | nodes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in m["graphs"]:
+        final = g["fidelity"]["final_vs_pytorch"]
+        worst = max(o["max_abs"] for o in final["outputs"])
+        p50 = g["latency"].get("p50_ms")
+        lines.append(
+            f"| {g['name']} | {g['used_when']} | `{g['artifact']['path']}` | {worst:.3g} "
+            f"| {'–' if p50 is None else f'{p50:.3f}'} | {g['graph']['compiled']['node_count']} |"
+        )
+    lines += ["", "## How the graphs connect (the app carries these values)", ""]
+    lines += [f"- `{c['from']}` → `{c['to']}` ({c['when']})" for c in m["connections"]]
+    for g in m["graphs"]:
+        lines += ["", f"## {g['name']}", "", f"- inputs: {_io(g['inputs'])}"]
+        lines += [f"- outputs: {_io(g['outputs'])}", f"- dynamic: `{g['dynamic']}`", ""]
+        lines += ["| pass | changed | nodes | what it did |", "|---|---|---|---|"]
+        lines += [_pass_row(p) for p in g["passes"]]
+    return "\n".join([*lines, ""])
+
+
+def _usage(artifact: dict[str, Any], model: dict[str, Any]) -> list[str]:
+    """The backend's own snippet (`artifact.usage`, e.g. Swift for Core ML), else ORT Python."""
+    if "usage" in artifact:
+        return [f"```{artifact['usage']['language']}", artifact["usage"]["code"], "```"]
+    return [
+        "```python",
+        "import numpy as np, onnxruntime as ort",
+        f'session = ort.InferenceSession("{artifact["path"]}", providers=["CPUExecutionProvider"])',
+        f"x = np.zeros({_shape(model['inputs'][0])}, np.float32)  # preprocess as below",
+        f'(output,) = session.run(None, {{"{model["inputs"][0]["name"]}": x}})',
+        "```",
+    ]
 
 
 def _io(values: list[dict[str, Any]]) -> str:

@@ -20,6 +20,7 @@ import torch
 
 from edgec.errors import UserError
 from edgec.exporters.export import OPSET, _first_line, _quiet
+from edgec.graph_stats import describe_value
 from edgec.models.efficienttam.graphs import GraphSpec, graph_specs
 from edgec.models.efficienttam.model import EfficientTAM
 
@@ -95,9 +96,15 @@ def max_error(got: list[np.ndarray], ref: list[np.ndarray]) -> tuple[float, floa
     return worst, bound
 
 
-def _describe(value: ir.Value) -> dict:
-    dims = [d if isinstance(d, int) else str(d) for d in value.shape] if value.shape else None
-    return {"name": value.name, "dtype": str(value.dtype), "shape": dims}
+def host_contract(model: EfficientTAM) -> dict:
+    """What the app's host code must do between the graphs (memory bank, preprocessing)."""
+    return {
+        "num_maskmem": model.num_maskmem,
+        "max_obj_ptrs": model.max_obj_ptrs_in_encoder,
+        "memory_tpos": "index into maskmem_tpos_enc: 6 for a prompted frame, k - 1 for "
+        "the frame k frames back (k = 1..6)",
+        "preprocessing": "RGB resized to S×S, /255, ImageNet mean/std",
+    }
 
 
 def export_graphs(model: EfficientTAM, out_dir: Path, *, verify: bool = True) -> dict:
@@ -119,8 +126,8 @@ def export_graphs(model: EfficientTAM, out_dir: Path, *, verify: bool = True) ->
         entry = {
             "name": spec.name,
             "file": path.name,
-            "inputs": [_describe(v) for v in onnx_model.graph.inputs],
-            "outputs": [_describe(v) for v in onnx_model.graph.outputs],
+            "inputs": [describe_value(v) for v in onnx_model.graph.inputs],
+            "outputs": [describe_value(v) for v in onnx_model.graph.outputs],
             "dynamic": {
                 k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()
             },
@@ -145,13 +152,7 @@ def export_graphs(model: EfficientTAM, out_dir: Path, *, verify: bool = True) ->
         "opset": OPSET,
         "graphs": entries,
         "connections": [{"from": a, "to": b, "when": w} for a, b, w in CONNECTIONS],
-        "host": {
-            "num_maskmem": model.num_maskmem,
-            "max_obj_ptrs": model.max_obj_ptrs_in_encoder,
-            "memory_tpos": "index into maskmem_tpos_enc: 6 for a prompted frame, k - 1 for "
-            "the frame k frames back (k = 1..6)",
-            "preprocessing": "RGB resized to S×S, /255, ImageNet mean/std",
-        },
+        "host": host_contract(model),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest

@@ -94,6 +94,9 @@ def export_onnx(
             else:
                 model = torch.onnx.export(module, (example,), **kwargs).model
     except Exception as exc:  # the exporter's own message is the most useful thing to show
+        own = _user_error_in(exc)
+        if own is not None:  # the model rejected its input (e.g. a size it cannot take)
+            raise own from exc
         raise UserError(
             f"torch.onnx.export failed for this model: {type(exc).__name__}: {_first_line(exc)}",
             "export it yourself to .onnx and give that file to edgec, or report the model",
@@ -111,6 +114,17 @@ def _load_proto(data: bytes):
     import onnx
 
     return onnx.load_from_string(data)
+
+
+def _user_error_in(exc: BaseException) -> UserError | None:
+    """A `UserError` the model raised while the exporter traced it, however deeply wrapped."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _first_line(exc: Exception) -> str:

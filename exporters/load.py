@@ -18,6 +18,7 @@ Every failure is a ModelLoadError / UserError whose message says what and how to
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class LoadedModel:
     module: torch.nn.Module | None
     onnx_path: Path | None
     name: str
-    input_shape: tuple[int, int, int] | None
+    input_shape: tuple[int, ...] | None
     preprocessing: dict[str, Any]
     num_classes: int | None
     source_sha256: str | None
@@ -56,9 +57,23 @@ def load_model(
     arch: str | None = None,
     num_classes: int | None = None,
     allow_pickle: bool = False,
+    input_size: Sequence[int] | None = None,
     **config: Any,
 ) -> LoadedModel:
-    """Load `source` (model name or file); see the module docstring for the accepted forms."""
+    """Load `source` (model name or file); see the module docstring for the accepted forms.
+
+    `input_size` (C, H, W) or (C, D, H, W) replaces the size the model records (the export
+    size); `config` goes to the model's constructor.
+    """
+    if input_size is not None and _built_at_one_size(arch or source):
+        config = {**config, "image_size": _square_side(tuple(input_size))}
+    loaded = _load_any(source, arch, num_classes, allow_pickle, config)
+    if input_size is not None:
+        _set_input_size(loaded, tuple(int(d) for d in input_size))
+    return loaded
+
+
+def _load_any(source, arch, num_classes, allow_pickle, config) -> LoadedModel:
     path = Path(source).expanduser()
     if path.exists() or _looks_like_path(source):
         kind = sniff(path)
@@ -77,6 +92,42 @@ def load_model(
         loaded.source_sha256 = digest
         return loaded
     return _load_name(source, arch, num_classes, config)
+
+
+def _built_at_one_size(name: str) -> bool:
+    """Models whose graphs are built for one square image size (`image_size=`): EfficientTAM."""
+    from edgec.models.zoo import NATIVE
+
+    return name in NATIVE and NATIVE[name].family == "EfficientTAM"
+
+
+def _square_side(size: tuple[int, ...]) -> int:
+    if len(size) != 3 or size[1] != size[2]:
+        raise UserError(
+            f"--input-size {','.join(map(str, size))}: EfficientTAM takes square images",
+            "give --input-size 3,S,S (S a multiple of 16, or 32 for the pooled _1/_2 variants)",
+        )
+    return size[1]
+
+
+def _set_input_size(loaded: LoadedModel, size: tuple[int, ...]) -> None:
+    """Export at `size`; its rank must be the model's (C×H×W images, C×D×H×W volumes)."""
+    known = loaded.input_shape or tuple(loaded.preprocessing["input_size"])
+    if len(size) not in (3, 4) or min(size) < 1:
+        raise UserError(
+            f"--input-size {','.join(map(str, size))} is not C,H,W or C,D,H,W",
+            "e.g. --input-size 3,256,256 (images) or 4,64,64,64 (volumes)",
+        )
+    if len(size) != len(known) or (loaded.module is None and size != known):
+        raise UserError(
+            f"--input-size {','.join(map(str, size))} does not fit {loaded.name}, whose input "
+            f"is {'×'.join(map(str, known))}"
+            + (" (an ONNX file keeps its exported size)" if loaded.module is None else ""),
+            f"give {len(known)} numbers in the order C,{'D,' if len(known) == 4 else ''}H,W",
+        )
+    loaded.input_shape = size
+    loaded.preprocessing["input_size"] = list(size)
+    loaded.notes.append(f"exported at --input-size {'×'.join(map(str, size))}")
 
 
 def _looks_like_path(source: str) -> bool:
@@ -216,11 +267,11 @@ def _preprocessing(module, arch, config) -> tuple[dict[str, Any], list[str]]:
     ]
 
 
-def _program_shapes(program) -> tuple[tuple[int, int, int] | None, int | None]:
+def _program_shapes(program) -> tuple[tuple[int, ...] | None, int | None]:
     shape = classes = None
     try:
         args = program.example_inputs[0] if program.example_inputs else ()
-        if args and getattr(args[0], "ndim", 0) == 4:
+        if args and getattr(args[0], "ndim", 0) in (4, 5):
             shape = tuple(int(d) for d in args[0].shape[1:])
         out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
         val = out.meta.get("val")
@@ -231,7 +282,7 @@ def _program_shapes(program) -> tuple[tuple[int, int, int] | None, int | None]:
     return shape, classes
 
 
-def _onnx_shapes(proto) -> tuple[tuple[int, int, int] | None, int | None]:
+def _onnx_shapes(proto) -> tuple[tuple[int, ...] | None, int | None]:
     def dims(value_info):
         return [
             d.dim_value if d.HasField("dim_value") else None
@@ -243,7 +294,7 @@ def _onnx_shapes(proto) -> tuple[tuple[int, int, int] | None, int | None]:
     shape = classes = None
     if len(inputs) == 1:
         d = dims(inputs[0])
-        if len(d) == 4 and None not in d[1:]:
+        if len(d) in (4, 5) and None not in d[1:]:
             shape = tuple(d[1:])
     if proto.graph.output:
         d = dims(proto.graph.output[0])

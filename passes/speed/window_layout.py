@@ -1,7 +1,7 @@
 """speed::window_layout — apply window-attention pointwise convs on the whole map, not per window.
 
 EfficientViT's stage-1 attention partitions the NCHW map into windows, runs a 1×1 conv (the
-projection that speed::cga_token_major put up front) per window, and after attention runs the
+projection that attention::cga_fusion put up front) per window, and after attention runs the
 output 1×1 conv per window and reverses the partition. A 1×1 conv commutes with any spatial
 permutation, so it can run on the whole map; the partition/reverse then happens in the token-major
 layout the attention reads/writes, and the 6-D transposes become 4-D block transposes.

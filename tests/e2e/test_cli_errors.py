@@ -39,7 +39,8 @@ def test_zoo_lists_the_three_timm_families(capsys):
         (["compile", "no_such_model_xyz"], "no_such_model_xyz"),
         (["compile", "missing/model.pt", "--arch", "efficientvit_m0"], "does not exist"),
         (["compile"], "no model given"),
-        (["compile", "segformer3d"], "volumetric compile is not built yet"),
+        (["compile", "segformer3d", "--input-size", "3,64,64"], "does not fit segformer3d"),
+        (["compile", "segformer3d", "--input-size", "4,48,32,32"], "divisible by 32"),
         (["profile", "/nonexistent-dir"], "no manifest.json"),
     ],
 )
@@ -129,3 +130,10 @@ def test_edgec_help_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_malformed_flag_values_are_argparse_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compile", "efficientvit_m0", "--input-size", "3,a,b"])
+    assert exit_info.value.code == 2
+    assert "is not a list of sizes like 3,224,224" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Runtime and compared with the official forward (EfficientViT-M, SHViT) and with 
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -291,6 +292,20 @@ def test_dynamic_batch_and_config_file(capsys, tmp_path):
     assert session.run(None, {"input": np.zeros((3, 3, 224, 224), np.float32)})[0].shape[0] == 3
 
 
+def test_explain_prints_what_a_pass_did(capsys, tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    path = tmp_path / "net.pt"
+    torch.save(module, path)
+    args = [str(path), "--allow-pickle", "--no-measure", "--out", str(tmp_path / "o")]
+    code = main(["compile", *args, "--explain", "cleanup::fold_batchnorm", "-q"])
+    out = capsys.readouterr().out
+    assert code == 0 and "\n  cleanup::fold_batchnorm: " in out
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert all(r["explanations"] == [] for r in manifest["passes"])
+    code = main(["compile", *args, "--explain", "attention::split_heads"])
+    assert code == 2 and "not in this compile's pipeline" in capsys.readouterr().err
+
+
 def test_summary_names_the_artifact_path(capsys, tmp_path):
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
     path = tmp_path / "net.pt"
@@ -302,7 +317,7 @@ def test_summary_names_the_artifact_path(capsys, tmp_path):
     assert (out / "net.onnx").is_file()
 
 
-def test_a_target_that_is_not_this_machine_gets_no_measured_latency(capsys, tmp_path):
+def test_a_target_that_is_not_this_machine_gets_an_estimated_latency(capsys, tmp_path):
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten()).eval()
     path = tmp_path / "net.pt"
     torch.save(module, path)
@@ -317,12 +332,153 @@ def test_a_target_that_is_not_this_machine_gets_no_measured_latency(capsys, tmp_
     )
     assert code == 0, err
     assert manifest["target"]["name"] == "raspberry-pi-5"
-    assert manifest["latency"]["method"] == "none"
-    assert "Not measured" in (tmp_path / "o" / "report.md").read_text()
+    latency = manifest["latency"]
+    assert latency["method"] == "estimated" and latency["device"] == "raspberry-pi-5"
+    assert latency["total_ms"] > 0 and "p50_ms" not in latency
+    assert {k["class"] for k in latency["per_kernel"]} == {"conv"}
+    assert "Estimated, not measured" in (tmp_path / "o" / "report.md").read_text()
 
 
-def test_targets_with_other_runtimes_say_so(capsys, tmp_path):
-    code, _, err = compile_cli(
-        capsys, "efficientvit_m0", "--target", "iphone", "--out", str(tmp_path)
+def test_iphone_target_emits_a_verified_mlpackage(capsys, tmp_path):
+    pytest.importorskip("coremltools", reason="coremltools is not installed")
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    ).eval()
+    path = tmp_path / "net.pt"
+    torch.save(module, path)
+    out = tmp_path / "o"
+    args = (str(path), "--allow-pickle", "--target", "iphone", "--out", str(out))
+    code, manifest, err = compile_cli(capsys, *args, "--min-ios", "ios18")
+    assert code == 0, err
+    artifact = manifest["artifact"]
+    assert artifact["runtime"] == "coreml" and artifact["path"] == "net.mlpackage"
+    assert artifact["minimum_deployment_target"] == "iOS18"
+    assert artifact["reference_check"]["passed"]
+    assert artifact["package"]["inputs"][0]["type"] == "imageType"
+    assert (out / "net.mlpackage" / "Manifest.json").is_file()
+    assert "```swift" in (out / "report.md").read_text()
+    code, _, err = compile_cli(capsys, *args[:-2], "--out", str(tmp_path / "h"), "--target",
+                               "host", "--min-ios", "ios18")  # fmt: skip
+    assert code == 2 and "--min-ios" in err
+
+
+def test_volumetric_checkpoint_compiles_on_user_volumes(capsys, tmp_path):
+    """SegFormer3D (N×4×D×H×W) from an official-layout checkpoint, verified on given volumes."""
+    sd = official_state_dict("segformer3d", seed=3)
+    checkpoint = tmp_path / "segformer3d.pth"
+    torch.save({"model": sd}, checkpoint)
+    volumes = np.random.default_rng(0).standard_normal((2, 4, 32, 32, 64)).astype(np.float32)
+    np.save(tmp_path / "volumes.npy", volumes)
+    out = tmp_path / "out"
+    code, manifest, err = compile_cli(
+        capsys,
+        str(checkpoint),
+        "--arch",
+        "segformer3d",
+        "--input-size",
+        "4,32,32,64",
+        "--verify-images",
+        str(tmp_path / "volumes.npy"),
+        "--out",
+        str(out),
     )
-    assert code == 2 and "coreml" in err
+    assert code == 0, err
+    assert manifest["model"]["inputs"][0]["shape"] == [1, 4, 32, 32, 64]
+    assert manifest["verification_inputs"]["kind"] == "user volumes"
+    assert manifest["fidelity"]["final_vs_pytorch"]["passed"]
+    assert manifest["latency"]["method"] == "measured"
+    with torch.no_grad():
+        reference = create("segformer3d", checkpoint=checkpoint)(torch.from_numpy(volumes)).numpy()
+    got = run_artifact(out / manifest["artifact"]["path"], volumes)
+    assert got.shape == (2, 3, 32, 32, 64)
+    assert np.abs(got - reference).max() <= 5e-5 * max(1.0, float(np.abs(reference).max()))
+
+
+def test_multi_graph_model_compiles_every_graph(capsys, tmp_path):
+    """EfficientTAM: one verified, measured ONNX Runtime artifact per graph, and how they join."""
+    out = tmp_path / "etam"
+    code, manifest, err = compile_cli(
+        capsys, "efficienttam_ti_1", "--input-size", "3,64,64", "--out", str(out)
+    )
+    assert code == 0, err
+    names = [g["name"] for g in manifest["graphs"]]
+    assert names == manifest["model"]["graphs"]
+    assert {"image_encoder", "prompt_mask_decoder", "memory_encoder", "memory_attention"} <= set(
+        names
+    )
+    for graph in manifest["graphs"]:
+        assert graph["fidelity"]["final_vs_pytorch"]["passed"]
+        assert graph["latency"]["method"] == "measured"
+        session = onnxruntime.InferenceSession(str(out / graph["artifact"]["path"]))
+        assert [i.name for i in session.get_inputs()] == [i["name"] for i in graph["inputs"]]
+    assert manifest["latency"]["per_frame_ms"] > 0
+    assert manifest["connections"] and manifest["host"]["num_maskmem"] == 7
+    assert "## memory_attention" in (out / "report.md").read_text()
+    args = ["efficienttam_ti_1", "--target", "iphone", "--out", str(tmp_path / "x")]
+    code = main(["compile", *args])
+    assert code == 2 and "ONNX Runtime at fp32 so far" in capsys.readouterr().err
+
+
+def cifar_tensors(path, first: int, count: int = 16) -> str:
+    """`count` model-ready CIFAR-10 test images (every class; 224², CIFAR mean/std) → .npy."""
+    from PIL import Image
+
+    data = np.load(SHARED / "data" / "cifar10_test.npz")
+    jpeg, offsets = data["jpeg"], data["offsets"]
+    pictures = [
+        Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
+        for i in range(first, 10000, 10000 // count)
+    ]
+    x = np.stack([np.asarray(p.resize((224, 224), Image.BILINEAR), np.float32) for p in pictures])
+    mean, std = np.array([0.4914, 0.4822, 0.4465]), np.array([0.2470, 0.2435, 0.2616])
+    np.save(path, ((x / 255.0 - mean) / std).transpose(0, 3, 1, 2).astype(np.float32))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cifar_calibration(tmp_path_factory) -> str:
+    return cifar_tensors(tmp_path_factory.mktemp("calib") / "cifar16.npy", first=0)
+
+
+def test_int_only_compile_is_proved_integer(capsys, tmp_path, cifar_calibration):
+    """The trained M0 checkpoint at --precision int-only: the checker proves the artifact."""
+    from edgec.passes.integer.checker import check_int_only
+
+    out = tmp_path / "int"
+    code, manifest, err = compile_cli(
+        capsys,
+        str(SHARED / "models" / "efficientvit_m0_cifar10.pt"),
+        "--arch",
+        "efficientvit_m0",
+        "--num-classes",
+        "10",
+        "--precision",
+        "int-only",
+        "--calib",
+        cifar_calibration,
+        "--verify-images",  # real images the calibration did not see
+        cifar_tensors(tmp_path / "verify.npy", first=313, count=4),
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    q = manifest["quantization"]
+    assert q["int_only"]["int_only"] and not q["int_only"]["violations"]
+    assert {"ConvInteger", "MatMulInteger"} <= set(q["int_only"]["ops"])
+    assert q["fidelity_vs_float"]["top1_agreement"] >= 0.8
+    assert [p["id"] for p in manifest["passes"]][-1] == "integer::int_only"
+    assert check_int_only(onnx.load(str(out / manifest["artifact"]["path"]))).int_only
+
+
+def test_int_only_names_ops_without_an_integer_form(capsys, tmp_path, cifar_calibration):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.MaxPool2d(2)).eval()
+    path = tmp_path / "pool.pt"
+    torch.save(module, path)
+    args = ["--allow-pickle", "--precision", "int-only", "--calib", cifar_calibration]
+    code, _, err = compile_cli(capsys, str(path), *args, "--out", str(tmp_path / "o"))
+    assert code == 2 and "no integer-only form for: MaxPool" in err
+    assert not (tmp_path / "o").exists()

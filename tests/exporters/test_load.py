@@ -244,6 +244,22 @@ def test_onnx(tmp_path, tiny):
         load_model(str(broken))
 
 
+def test_input_size_sets_the_export_size(tmp_path, tiny):
+    loaded = load_model("efficientvit_m0", input_size=[3, 160, 192])
+    assert loaded.input_shape == (3, 160, 192)
+    assert loaded.preprocessing["input_size"] == [3, 160, 192]
+    assert any("--input-size 3×160×192" in note for note in loaded.notes)
+    with pytest.raises(UserError, match="does not fit efficientvit_m0"):
+        load_model("efficientvit_m0", input_size=(4, 32, 32, 32))
+    with pytest.raises(UserError, match="is not C,H,W"):
+        load_model("efficientvit_m0", input_size=(3, 0, 32))
+    path = tmp_path / "tiny.onnx"
+    _quiet(torch.onnx.export, tiny, (X,), str(path), dynamo=False, input_names=["x"])
+    assert load_model(str(path), input_size=(3, 16, 16)).input_shape == (3, 16, 16)
+    with pytest.raises(UserError, match="keeps its exported size"):
+        load_model(str(path), input_size=(3, 32, 32))
+
+
 # ---- bad paths ---------------------------------------------------------------------------------
 
 
