@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", help="estimate latency on this target with the cost model (no measuring)"
     )
     profile_p.add_argument("--precision", help="precision of the estimate (default: the target's)")
+    profile_p.add_argument(
+        "--tensorrt-profile",
+        metavar="JSON",
+        help="per-layer times trtexec --exportProfile measured on the device (TensorRT outputs)",
+    )
     eval_p = sub.add_parser("eval", help="task metrics of a compiled artifact on real data")
     eval_p.add_argument("directory", help="an `edgec compile` output directory")
     eval_p.add_argument("--data", required=True, help="images (folder/.npz, + labels) or tensors")

@@ -162,10 +162,13 @@ def inspect_command(args) -> CommandResult:
 
 
 def profile_command(args) -> CommandResult:
-    from edgec.profile_artifact import profile_directory
+    from edgec.profile_artifact import profile_directory, tensorrt_profile
 
     if args.device:
         return _estimate_command(Path(args.directory), args.device, args.precision)
+    if args.tensorrt_profile:
+        data = tensorrt_profile(Path(args.directory), Path(args.tensorrt_profile))
+        return CommandResult(data.pop("text"), data)
     data = profile_directory(Path(args.directory), threads=args.threads, runs=args.runs)
     return CommandResult(data.pop("text"), data)
 

@@ -61,8 +61,44 @@ def profile_directory(directory: Path, threads: int | None, runs: int) -> dict[s
     data = {"artifact": str(artifact), **stats.to_dict(), "per_op": per_op}
     text = [
         f"{artifact}: p50 {stats.p50_ms:.3f} ms, p90 {stats.p90_ms:.3f} ms, "
-        f"p99 {stats.p99_ms:.3f} ms ({stats.runs} runs, {threads} thread(s))"
+        f"p99 {stats.p99_ms:.3f} ms ({stats.runs} runs, {threads} thread(s))",
+        *_per_op_lines(per_op),
     ]
-    for op in per_op[:10]:
-        text.append(f"  {op['op_type']:<24} {op['us_per_run'] / 1000:.3f} ms  {op['share']:.1%}")
     return {"text": "\n".join(text), **data}
+
+
+def tensorrt_profile(directory: Path, profile: Path) -> dict[str, Any]:
+    """`edgec profile DIR --tensorrt-profile P`: per-layer times measured on the device by
+    trtexec (`runtimes/tensorrt_profile.py`), mapped onto DIR's TensorRT-ready graph."""
+    from edgec.runtimes.tensorrt_profile import read_profile
+
+    manifest_path = directory / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        artifact = directory / manifest["artifact"]["path"]
+        runtime_name = manifest["artifact"]["runtime"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{directory} is not an `edgec compile` output: {exc!r}",
+            "point at the output directory of a TensorRT compile",
+        ) from None
+    if runtime_name != "tensorrt":
+        raise UserError(
+            f"{directory} holds a {runtime_name} artifact, not a TensorRT one",
+            "--tensorrt-profile goes with a --target jetson-*/nvidia-* compile",
+        )
+    result = read_profile(profile, artifact.with_suffix(".onnx"))
+    text = [
+        f"{profile}: {result['total_ms']:.3f} ms per inference on the device (sum of "
+        f"{result['layers']} layer averages over {result['iterations']} iterations, trtexec)",
+        *_per_op_lines(result["per_op"]),
+    ]
+    return {"text": "\n".join(text), "artifact": str(artifact), **result}
+
+
+def _per_op_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The ten slowest op types: time per inference and share."""
+    return [
+        f"  {op['op_type']:<24} {op['us_per_run'] / 1000:.3f} ms  {op['share']:.1%}"
+        for op in rows[:10]
+    ]
