@@ -337,6 +337,28 @@ def _classify(probabilities, classes):
     return labels[int(np.argmax(probs))], dict(zip(labels, probs.tolist(), strict=True))
 
 
+def _resize_bilinear(x, target_size_height, target_size_width, sampling_mode="DEFAULT"):
+    """N×C×H×W bilinear resize as Core ML's UNALIGN_CORNERS (PyTorch align_corners=False)
+    or ALIGN_CORNERS sampling."""
+    x = _f(x)
+    for axis, size in ((2, int(target_size_height)), (3, int(target_size_width))):
+        n = x.shape[axis]
+        dst = np.arange(size, dtype=np.float64)
+        if sampling_mode == "ALIGN_CORNERS":
+            src = dst * ((n - 1) / (size - 1)) if size > 1 else np.zeros(size)
+        elif sampling_mode == "UNALIGN_CORNERS":
+            src = np.maximum((dst + 0.5) * (n / size) - 0.5, 0.0)
+        else:
+            raise NotImplementedError(f"resize_bilinear sampling_mode {sampling_mode}")
+        low = np.minimum(np.floor(src).astype(np.int64), n - 1)
+        high = np.minimum(low + 1, n - 1)
+        shape = [1] * x.ndim
+        shape[axis] = size
+        weight = (src - low).reshape(shape)
+        x = np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
+    return x.astype(np.float32)
+
+
 def _binary(fn):
     return lambda x, y: fn(_f(x), _f(y)) if np.asarray(x).dtype.kind == "f" else fn(x, y)
 
@@ -388,6 +410,10 @@ KERNELS = {
     "concat": _concat,
     "split": _split,
     "slice_by_index": _slice_by_index,
+    "resize_bilinear": _resize_bilinear,
+    "upsample_nearest_neighbor": lambda x, scale_factor_height=1, scale_factor_width=1: np.repeat(
+        np.repeat(x, int(scale_factor_height), axis=2), int(scale_factor_width), axis=3
+    ),
     "gather": lambda x, indices, axis=0, batch_dims=0, validate_indices=False: np.take(
         x, np.asarray(indices, np.int64), axis=int(axis)
     ),

@@ -59,9 +59,10 @@ def supported_op_types() -> set[str]:
 class Context:
     """What a lowering function sees: the builder and the ONNX values lowered so far."""
 
-    def __init__(self, mb, plan: QuantPlan):
+    def __init__(self, mb, plan: QuantPlan, opset: int):
         self.mb = mb
         self.plan = plan
+        self.opset = opset  # the ONNX default-domain opset, for folding constant nodes
         self.values: dict[str, Any] = {}  # ONNX value name → MIL Var or numpy constant
         self.names: set[str] = set()
         self.node_names: dict[int, str] = {}
@@ -148,7 +149,7 @@ def lower(
 
     graph = model.graph
     plan = QuantPlan.scan(graph, ios=int(target.name.removeprefix("iOS")))
-    cx = Context(mb, plan)
+    cx = Context(mb, plan, model.opset_imports.get("", 18))
     problems: dict[str, tuple[list[str], str]] = {}
     input_names = input_names or {}
     specs = {}
@@ -202,6 +203,31 @@ def lower(
     )
 
 
+def _fold_constant(cx: Context, node: ir.Node) -> list[np.ndarray] | None:
+    """The outputs of a standard-domain node whose inputs are all constants, computed with
+    ONNX's reference evaluator; None for any other node."""
+    inputs = [v for v in node.inputs if v is not None]
+    if not inputs or node.domain not in ("", "ai.onnx") or not all(map(cx.is_const, inputs)):
+        return None
+    import onnx
+    import onnx.reference
+
+    feeds = {v.name: cx.const(v) for v in inputs}
+    graph = onnx.helper.make_graph(
+        [ir.serde.serialize_node(node)],
+        "fold",
+        [
+            onnx.helper.make_tensor_value_info(
+                name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array.shape
+            )
+            for name, array in feeds.items()
+        ],
+        [onnx.helper.make_value_info(v.name, onnx.TypeProto()) for v in node.outputs],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", cx.opset)])
+    return [np.asarray(a) for a in onnx.reference.ReferenceEvaluator(model).run(None, feeds)]
+
+
 def _lower_node(cx: Context, node: ir.Node, problems, poisoned: set[str]) -> None:
     label = cx.node_names[id(node)]
     if any(v is not None and v.name in poisoned for v in node.inputs):
@@ -214,6 +240,11 @@ def _lower_node(cx: Context, node: ir.Node, problems, poisoned: set[str]) -> Non
             return
         if cx.plan.owns(node):
             return  # a weight DequantizeLinear: lowered where a layer uses it
+        folded = _fold_constant(cx, node)
+        if folded is not None:  # e.g. a resized position table too large for the cleanup fold
+            for value, array in zip(node.outputs, folded, strict=True):
+                cx.values[value.name] = _promoted(array)
+            return
         lowering = _lowering(node)
         for pos in shape_inputs(node.op_type):
             if pos < len(node.inputs) and node.inputs[pos] is not None:

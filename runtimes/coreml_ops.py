@@ -381,6 +381,45 @@ def _pow(cx, node):
     return [cx.mb.pow(x=x, y=cx.operand(node.inputs[1]), name=cx.out(node))]
 
 
+_BILINEAR_SAMPLING = {
+    "half_pixel": "UNALIGN_CORNERS",  # PyTorch align_corners=False
+    "pytorch_half_pixel": "UNALIGN_CORNERS",
+    "align_corners": "ALIGN_CORNERS",
+}
+
+
+def _resize(cx, node):
+    """4-D spatial Resize: bilinear (half-pixel or align-corners) to any size, or nearest
+    (asymmetric, floor) by integer factors — what exporters write for F.interpolate."""
+    x = cx.var(node.inputs[0])
+    if x.rank != 4:  # e.g. SegFormer3D's trilinear upsampling of volumes
+        raise cx.unsupported(
+            node, f"Resize of a rank-{x.rank} tensor (Core ML's resize ops are 2-D: N×C×H×W)"
+        )
+    sizes = node.inputs[3] if len(node.inputs) > 3 else None
+    if sizes is not None:
+        out = [int(v) for v in cx.const(sizes)]
+    else:
+        scales = cx.const(node.inputs[2])
+        out = [int(np.floor(d * float(f))) for d, f in zip(x.shape, scales, strict=True)]
+    if out[:2] != list(x.shape[:2]):
+        raise cx.unsupported(node, "Resize of the batch or channel axis")
+    mode = _attr(node, "mode", "nearest")
+    transform = _attr(node, "coordinate_transformation_mode", "half_pixel")
+    if mode == "linear" and transform in _BILINEAR_SAMPLING:
+        return [cx.mb.resize_bilinear(x=x, target_size_height=out[2], target_size_width=out[3],
+                                      sampling_mode=_BILINEAR_SAMPLING[transform],
+                                      name=cx.out(node))]  # fmt: skip
+    factors = [out[i] // x.shape[i] for i in (2, 3)]
+    exact = all(out[i] == f * x.shape[i] for i, f in zip((2, 3), factors, strict=True))
+    floor = _attr(node, "nearest_mode", "round_prefer_floor") == "floor"
+    if mode == "nearest" and transform == "asymmetric" and floor and exact:
+        return [cx.mb.upsample_nearest_neighbor(x=x, scale_factor_height=factors[0],
+                                                scale_factor_width=factors[1],
+                                                name=cx.out(node))]  # fmt: skip
+    raise cx.unsupported(node, f"Resize mode={mode} coordinate_transformation_mode={transform}")
+
+
 def _gelu(cx, node):
     mode = "TANH_APPROXIMATION" if _attr(node, "approximate", "none") == "tanh" else "EXACT"
     return [cx.mb.gelu(x=cx.var(node.inputs[0]), mode=mode, name=cx.out(node))]
@@ -428,6 +467,7 @@ FLOAT_OPS: dict[str, Lower] = {
     "Split": _split,
     "Slice": _slice,
     "Gather": _gather,
+    "Resize": _resize,
     "LayerNormalization": _layer_norm,
     "InstanceNormalization": _instance_norm,
 }
@@ -442,6 +482,7 @@ _SHAPE_INPUTS = {
     "Reshape": (1,),
     "Split": (1,),
     "Slice": (1, 2, 3, 4),
+    "Resize": (2, 3),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
     "ReduceMean": (1,),

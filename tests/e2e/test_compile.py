@@ -482,3 +482,19 @@ def test_int_only_names_ops_without_an_integer_form(capsys, tmp_path, cifar_cali
     code, _, err = compile_cli(capsys, str(path), *args, "--out", str(tmp_path / "o"))
     assert code == 2 and "no integer-only form for: MaxPool" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_segmenters_reach_the_iphone_and_volumes_say_why_not(capsys, tmp_path):
+    """I-Segmenter (nearest upsampling) → .mlpackage checked against ORT; SegFormer3D's
+    trilinear upsampling has no Core ML op, and the error says so."""
+    out = tmp_path / "iseg"
+    args = ["--target", "iphone", "--input-size", "3,64,64", "--no-measure", "--out", str(out)]
+    code, manifest, err = compile_cli(capsys, "isegmenter_vit_tiny", *args)
+    assert code == 0, err
+    assert manifest["artifact"]["runtime"] == "coreml"
+    assert manifest["precision"]["realised"] == "fp16"
+    assert manifest["artifact"]["reference_check"]["passed"]
+    assert (out / manifest["artifact"]["path"]).is_dir()
+    volume = ["--target", "iphone", "--input-size", "4,32,32,32", "--out", str(tmp_path / "v")]
+    code, _, err = compile_cli(capsys, "segformer3d", *volume)
+    assert code == 2 and "resize ops are 2-D" in err and not (tmp_path / "v").exists()

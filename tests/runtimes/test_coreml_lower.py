@@ -129,6 +129,21 @@ def _attention_graph() -> ir.Model:
     )
 
 
+def _resize_graph() -> ir.Model:
+    """F.interpolate as exporters write it: bilinear (half-pixel, align-corners) and nearest."""
+    f32 = lambda name, v: numpy_helper.from_array(np.asarray(v, np.float32), name)  # noqa: E731
+    nodes = [
+        _node("Resize", ["x", "", "", "to_odd"], ["a"], mode="linear",
+              coordinate_transformation_mode="pytorch_half_pixel"),
+        _node("Resize", ["a", "", "", "to_x"], ["b"], mode="linear",
+              coordinate_transformation_mode="align_corners"),
+        _node("Resize", ["b", "", "twice"], ["y"], mode="nearest",
+              coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+    ]  # fmt: skip
+    inits = [_i("to_odd", [1, 3, 13, 7]), _i("to_x", [1, 3, 6, 5]), f32("twice", [1, 1, 2, 2])]
+    return model(nodes, [value_info("x", [1, 3, 6, 5])], [value_info("y", [1, 3, 12, 10])], inits)
+
+
 def _ort(m: ir.Model, feeds):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -136,7 +151,9 @@ def _ort(m: ir.Model, feeds):
     return ort.InferenceSession(proto, so, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
-@pytest.mark.parametrize("build", [_conv_graph, _attention_graph], ids=["conv", "attention"])
+@pytest.mark.parametrize(
+    "build", [_conv_graph, _attention_graph, _resize_graph], ids=["conv", "attention", "resize"]
+)
 def test_lowered_program_matches_onnx_runtime(build):
     m = build()
     (x,) = m.graph.inputs
