@@ -69,7 +69,9 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         runtime = _runtime(device)
         if config.min_ios and runtime.NAME != "coreml":
             raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
-        runtime.ensure_supported(model, device)  # before anything runs the graph
+        # Verification runs the graph in ONNX Runtime, so ORT must run it before anything
+        # else; the target's runtime judges the graph the passes leave (below).
+        _verifier_runtime().ensure_supported(model, device)
         feeds, inputs_info = verification_inputs(
             model, preprocessing, config.verify_images, config.verify_count
         )
@@ -277,6 +279,12 @@ def _runtime(device: DeviceProfile):
     from edgec.runtimes import backend_for
 
     return backend_for(device.runtime, device.name)
+
+
+def _verifier_runtime():
+    from edgec.runtimes import backend_for
+
+    return backend_for("onnxruntime")
 
 
 def _not_measured(

@@ -30,27 +30,31 @@ _CLEANUP = [
     "cleanup::remove_dead",
 ]
 
+_DEFAULT = [
+    *_CLEANUP,
+    # Residual depthwise convs become one conv; before the attention rewrite so that the
+    # graph it matches is already as small as it gets.
+    "speed::fold_dw_residual",
+    # Needs constant attention biases (fold_bias_gather) and static shapes (infer_shapes).
+    "attention::cga_fusion",
+    # After cga_fusion (whose up-front projection conv it moves): window 1×1 convs run on
+    # the whole map, so partition/reverse are 4-D block transposes without NCHWc reorders.
+    "speed::window_layout",
+    # Spatial ReduceMean → GlobalAveragePool, which ORT keeps in NCHWc (SE blocks, head).
+    "speed::global_pool",
+]
+
 PIPELINES: dict[str, list[str]] = {
     "cleanup": _CLEANUP,
     # What a device profile gets unless it names another (devices/host.toml says "default").
-    "default": [
-        *_CLEANUP,
-        # Residual depthwise convs become one conv; before the attention rewrite so that the
-        # graph it matches is already as small as it gets.
-        "speed::fold_dw_residual",
-        # Needs constant attention biases (fold_bias_gather) and static shapes (infer_shapes).
-        "attention::cga_fusion",
-        # After cga_fusion (whose up-front projection conv it moves): window 1×1 convs run on
-        # the whole map, so partition/reverse are 4-D block transposes without NCHWc reorders.
-        "speed::window_layout",
-        # Spatial ReduceMean → GlobalAveragePool, which ORT keeps in NCHWc (SE blocks, head).
-        "speed::global_pool",
-    ],
+    "default": _DEFAULT,
     # The Apple Neural Engine (devices/iphone-*.toml): Apple's transformer guidance wants one
-    # attention chain per head on 4-D channels-first tensors and no 5-D reshapes. No speed::
-    # passes: they tune the graph for ONNX Runtime's CPU kernels (token-major Gemm, NCHWc).
+    # attention chain per head on tensors of rank ≤ 4 and no 5-D/6-D reshapes (Core ML refuses
+    # rank > 5 outright). EfficientViT's cascaded attention gets there through the default
+    # passes (cga_fusion + window_layout leave no tensor above rank 4; without them its window
+    # partition is 6-D); multi-head attention of other families through split_heads.
     "ane": [
-        *_CLEANUP,
+        *_DEFAULT,
         # Needs static shapes and folded constants (cleanup) to trace each head's channels.
         "attention::split_heads",
     ],

@@ -171,9 +171,14 @@ def emit(
         "usage": {"language": "swift", "code": swift_snippet(app, name, outputs)},
         "notes": [
             "Core ML cannot run on Linux: the package was built, saved and reloaded with "
-            "coremltools, and its MIL program evaluated by edgec's numpy reference evaluator"
+            "coremltools, and its MIL program evaluated by edgec's numpy reference evaluator",
         ],
     }
+    if precision == "w4a8" and realised == "w8a8":
+        details["notices"] = [
+            "w4a8 was asked for, but the quantization passes kept every weight at 8 bits "
+            "(layers too small for int4 blocks, or too sensitive): the package is w8a8"
+        ]
     if verify:
         from edgec.runtimes.coreml_verify import reference_check
 
@@ -184,14 +189,17 @@ def emit(
 def _realised_precision(requested: str, weights: list[dict], activations: list[dict]) -> str:
     """What the lowered graph really is; a `UserError` if that is not what was asked for."""
     bits = {w["bits"] for w in weights}
+    low = min(bits) if bits else None  # W4A8 keeps small or sensitive layers at 8 bits
     if activations and bits:
-        realised = f"w{max(bits)}a8"
+        realised = f"w{low}a8"
     elif bits:
-        realised = f"w{max(bits)}a16"
+        realised = f"w{low}a16"
     elif activations:
         realised = "a8"
     else:
         realised = requested if requested in ("fp16", "fp32") else "fp16"
+    if requested == "w4a8" and realised == "w8a8":
+        return realised  # every layer kept 8-bit weights (the emit notes say so, per layer)
     if requested in ("w8a8", "w4a8") and realised != requested:
         raise UserError(
             f"precision {requested} was asked for, but the graph holds {realised} "

@@ -359,6 +359,16 @@ def _resize_bilinear(x, target_size_height, target_size_width, sampling_mode="DE
     return x.astype(np.float32)
 
 
+def _pad(x, pad, mode="constant", constant_val=0.0):
+    """MIL pad: `pad` holds (begin, end) pairs for the last len(pad)/2 axes."""
+    x = np.asarray(x)
+    pairs = np.asarray(pad, np.int64).reshape(-1, 2).tolist()
+    widths = [(0, 0)] * (x.ndim - len(pairs)) + [tuple(p) for p in pairs]
+    if mode == "constant":
+        return np.pad(x, widths, constant_values=float(constant_val))
+    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[str(mode)])
+
+
 def _binary(fn):
     return lambda x, y: fn(_f(x), _f(y)) if np.asarray(x).dtype.kind == "f" else fn(x, y)
 
@@ -411,6 +421,7 @@ KERNELS = {
     "split": _split,
     "slice_by_index": _slice_by_index,
     "resize_bilinear": _resize_bilinear,
+    "pad": _pad,
     "upsample_nearest_neighbor": lambda x, scale_factor_height=1, scale_factor_width=1: np.repeat(
         np.repeat(x, int(scale_factor_height), axis=2), int(scale_factor_width), axis=3
     ),

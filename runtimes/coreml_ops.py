@@ -381,6 +381,29 @@ def _pow(cx, node):
     return [cx.mb.pow(x=x, y=cx.operand(node.inputs[1]), name=cx.out(node))]
 
 
+def _pad(cx, node):
+    """Constant/reflect/edge Pad with constant amounts (EfficientViT's window padding)."""
+    x = cx.var(node.inputs[0])
+    amounts = [int(v) for v in cx.const(node.inputs[1])]
+    value = node.inputs[2] if len(node.inputs) > 2 else None
+    fill = float(cx.const(value)) if value is not None else 0.0
+    axes = cx.const(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
+    axes = [_axis(int(a), x.rank) for a in (range(x.rank) if axes is None else axes)]
+    begins, ends = [0] * x.rank, [0] * x.rank
+    for i, a in enumerate(axes):
+        begins[a], ends[a] = amounts[i], amounts[i + len(axes)]
+    if min(begins + ends) < 0:
+        raise cx.unsupported(node, "Pad with negative amounts (a crop)")
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}.get(
+        _attr(node, "mode", "constant")
+    )
+    if mode is None:
+        raise cx.unsupported(node, f"Pad mode {_attr(node, 'mode', 'constant')}")
+    pad = [v for pair in zip(begins, ends, strict=True) for v in pair]
+    return [cx.mb.pad(x=x, pad=_i32(pad), mode=mode, constant_val=np.float32(fill),
+                      name=cx.out(node))]  # fmt: skip
+
+
 _BILINEAR_SAMPLING = {
     "half_pixel": "UNALIGN_CORNERS",  # PyTorch align_corners=False
     "pytorch_half_pixel": "UNALIGN_CORNERS",
@@ -468,6 +491,7 @@ FLOAT_OPS: dict[str, Lower] = {
     "Slice": _slice,
     "Gather": _gather,
     "Resize": _resize,
+    "Pad": _pad,
     "LayerNormalization": _layer_norm,
     "InstanceNormalization": _instance_norm,
 }
@@ -483,6 +507,7 @@ _SHAPE_INPUTS = {
     "Split": (1,),
     "Slice": (1, 2, 3, 4),
     "Resize": (2, 3),
+    "Pad": (1, 2, 3),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
     "ReduceMean": (1,),

@@ -498,3 +498,19 @@ def test_segmenters_reach_the_iphone_and_volumes_say_why_not(capsys, tmp_path):
     volume = ["--target", "iphone", "--input-size", "4,32,32,32", "--out", str(tmp_path / "v")]
     code, _, err = compile_cli(capsys, "segformer3d", *volume)
     assert code == 2 and "resize ops are 2-D" in err and not (tmp_path / "v").exists()
+
+
+def test_iphone_w8a8_from_the_quantization_passes(capsys, tmp_path):
+    """The headline command at W8A8: quant passes → Core ML constexpr int8 weights + int8
+    activations, checked by the MIL evaluator against ONNX Runtime."""
+    out = tmp_path / "q"
+    args = ["--target", "iphone", "--precision", "w8a8", "--calib", str(IMAGES)]
+    code, manifest, err = compile_cli(
+        capsys, "efficientvit_m0", *args, "--calib-count", "8", "--no-measure", "--out", str(out)
+    )
+    assert code == 0, err
+    artifact = manifest["artifact"]
+    assert artifact["runtime"] == "coreml" and manifest["precision"]["realised"] == "w8a8"
+    assert artifact["layers"]["weights"] and artifact["layers"]["activations"]
+    assert {w["bits"] for w in artifact["layers"]["weights"]} == {8}
+    assert artifact["reference_check"]["passed"]
