@@ -31,12 +31,12 @@ def test_attention_bench_smoke(tmp_path):
     cga, split = report["rows"]
     assert set(cga["p50_ms"]) == {"default", "no_cga"} and set(split["p50_ms"]) == {
         "ane",
-        "cleanup",
+        "default",
     }
     built = cga["build"]
     assert built["default"]["pass_stats"]["attention::cga_fusion"]["blocks_rewritten"] == 6
     assert "attention::cga_fusion" not in built["no_cga"]["pass_stats"]
-    assert split["build"]["ane"]["max_rank"] == 4 and split["build"]["cleanup"]["max_rank"] == 5
+    assert split["build"]["ane"]["max_rank"] == 4 and split["build"]["default"]["max_rank"] == 5
     for row in (cga, split):
         assert all(b["max_abs_diff_vs_torch"] < 1e-3 for b in row["build"].values())
     blocks = cga["profile_us_per_block_1thread"]["default"]
