@@ -27,9 +27,8 @@ from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.integer.checker import check_int_only
 from edgec.passes.integer.emit import INT32, Emitter, QTensor
 from edgec.passes.integer.lower import OPERAND_BITS, Lowering, lower_graph, unsupported_ops
-from edgec.passes.quant._observe import observe
-from edgec.passes.quant.calibrate import model_preprocessing
-from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
+from edgec.passes.quant.calibrate import measure_ranges, model_preprocessing
+from edgec.passes.quant.ranges import METHODS
 from edgec.preprocess import read_model_inputs
 
 
@@ -75,32 +74,14 @@ class IntOnly(EdgecPass):
         return ir.passes.PassResult(model, modified=True)
 
     def _ranges(self, model: ir.Model) -> dict[str, tuple[float, float]]:
+        """Every float tensor's range on the calibration samples (quant::calibrate's way)."""
         opts = self.options
         samples = read_model_inputs(
             Path(opts.data), model_preprocessing(model), opts.count, "calibration data"
         )
         names = [v.name for v in model.graph.inputs]
         names += [o.name for n in model.graph for o in n.outputs if o.name]
-        lows = dict.fromkeys(names, np.inf)
-        highs = dict.fromkeys(names, -np.inf)
-        for values in observe(model, samples, names):
-            for name, array in values.items():
-                if np.issubdtype(array.dtype, np.floating):
-                    lows[name] = min(lows[name], float(array.min()))
-                    highs[name] = max(highs[name], float(array.max()))
-        histograms = None
-        if opts.method != "minmax":
-            histograms = {n: Histogram.empty(lows[n], highs[n], opts.bins) for n in names}
-            for values in observe(model, samples, names):
-                for name, array in values.items():
-                    histograms[name].add(array)
-        return {
-            n: choose_range(
-                opts.method, lows[n], highs[n], histograms and histograms[n], opts.percentile
-            )
-            for n in names
-            if np.isfinite(lows[n])
-        }
+        return measure_ranges(model, samples, names, opts.method, opts.percentile, opts.bins)
 
     def _integer_graph(self, graph: ir.Graph, ranges) -> ir.Graph:
         inputs = [ir.Value(name=v.name, type=v.type, shape=v.shape) for v in graph.inputs]
