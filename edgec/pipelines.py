@@ -42,6 +42,9 @@ _DEFAULT = [
     "speed::window_layout",
     # Spatial ReduceMean → GlobalAveragePool, which ORT keeps in NCHWc (SE blocks, head).
     "speed::global_pool",
+    # The rewrites above leave shape and split constants they replaced; sweep them (ORT would
+    # warn about every unused initializer when it loads the artifact).
+    "cleanup::remove_dead",
 ]
 
 PIPELINES: dict[str, list[str]] = {
