@@ -22,6 +22,10 @@ class Artifact:
     def files(self) -> list[Path]:
         return [self.path, *self.extra_files]
 
+    def record(self) -> dict[str, Any]:
+        """The manifest's `artifact` entry: runtime, file name and the backend's details."""
+        return {"runtime": self.runtime, "path": self.path.name, **self.details}
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()

@@ -71,6 +71,7 @@ def compile_graphs(
     """
     from edgec.exporters.efficienttam import (
         CONNECTIONS,
+        dynamic_record,
         export_graph,
         host_contract,
         torch_reference,
@@ -101,17 +102,11 @@ def compile_graphs(
                 "used_when": spec.used_when,
                 "inputs": [describe_value(v) for v in model.graph.inputs],
                 "outputs": [describe_value(v) for v in model.graph.outputs],
-                "dynamic": {
-                    k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()
-                },
+                "dynamic": dynamic_record(spec),
                 "fidelity": {"export_vs_pytorch": exported, "final_vs_pytorch": final},
                 "passes": [vars(r) for r in passes],
                 "graph": {"exported": before, "compiled": graph_summary(model)},
-                "artifact": {
-                    "runtime": artifact.runtime,
-                    "path": artifact.path.name,
-                    **artifact.details,
-                },
+                "artifact": artifact.record(),
                 "latency": latency,
             }
         )

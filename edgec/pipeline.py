@@ -117,11 +117,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             "fidelity": {"export_vs_pytorch": export_fidelity, "final_vs_pytorch": final_fidelity},
             "passes": [vars(r) for r in records],
             "graph": {"exported": graph_before, "compiled": graph_summary(model)},
-            "artifact": {
-                "runtime": artifact.runtime,
-                "path": artifact.path.name,
-                **artifact.details,
-            },
+            "artifact": artifact.record(),
             **({"quantization": quantization} if quantization else {}),
             "latency": latency,
             "timings": {k: round(v, 3) for k, v in timings.items()},

@@ -46,6 +46,11 @@ CONNECTIONS = (
 )
 
 
+def dynamic_record(spec: GraphSpec) -> dict:
+    """The graph's dynamic dimensions for a manifest: input → {axis: [name, min, max]}."""
+    return {k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()}
+
+
 def export_graph(spec: GraphSpec) -> ir.Model:
     """Export one graph with its named inputs/outputs and dynamic dims (dynamo, opset 18)."""
     dims = {}
@@ -128,9 +133,7 @@ def export_graphs(model: EfficientTAM, out_dir: Path, *, verify: bool = True) ->
             "file": path.name,
             "inputs": [describe_value(v) for v in onnx_model.graph.inputs],
             "outputs": [describe_value(v) for v in onnx_model.graph.outputs],
-            "dynamic": {
-                k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()
-            },
+            "dynamic": dynamic_record(spec),
             "used_when": spec.used_when,
         }
         if verify:
