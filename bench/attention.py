@@ -8,14 +8,20 @@ shared machine hits all of them alike); medians are reported.
   cga_fusion  EfficientViT-M0…M5: pipeline "default" vs the same pipeline without
               attention::cga_fusion ("no_cga"). speed::window_layout, which runs after it,
               only matches the grouped projection cga_fusion puts up front; without it the
-              pass finds nothing (its stats are recorded per variant).
+              pass finds nothing (its stats are recorded per variant). A third graph,
+              "no_attention" (the same model with every attention mixer replaced by the
+              identity, pipeline "default"), is timed with them: p50(variant) − p50(no_attention)
+              is the wall-clock time the attention blocks take in that variant, and
+              p50(no_cga) / p50(no_attention) the most any attention rewrite could gain.
   split_heads deit_tiny_patch16_224, lowformer_b0: pipeline "ane" (default + split_heads,
               what the Neural Engine profiles run) vs "default" (the same without it). The
               highest tensor rank in each graph is reported (the per-head graphs must stay ≤ 4).
 
 Per variant: ORT latency at each thread count, op counts, pass statistics, max |Δ| against
 PyTorch, and per-block time: ORT's profiler (runtimes/ort_profile.py, 1 thread) summed per
-attention block (bench/attention_blocks.py says how nodes are attributed to blocks).
+attention block (bench/attention_blocks.py says how nodes are attributed to blocks). The
+profiler adds a fixed cost to every node, so it overstates blocks of many small nodes (the
+unfused attention most): quote the wall-clock attention time, not the profiled ratio.
 
     python bench/attention.py                               # everything, 1 and 2 threads
     python bench/attention.py --models efficientvit_m0 --split-models --threads 1 --rounds 40
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import dataclasses
 import json
 import platform
@@ -83,8 +90,31 @@ class Build:
     info: dict[str, dict]  # variant tag → op counts, pass stats, max rank, ...
 
 
-def build(name: str, variants: dict[str, list[str]], work: Path) -> Build:
-    """Export `name` once; run each variant's passes on a copy and write it for ORT."""
+NO_ATTENTION = "no_attention"
+
+
+def without_attention(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of an EfficientViT-M whose residual attention mixers are the identity.
+
+    Each mixer is `x + attention(x)`; replacing the whole mixer by the identity removes the
+    attention and keeps everything else (convolutions, FFNs, patch merging) as it was.
+    """
+    stripped = copy.deepcopy(module)
+    mixers = [n for n, _ in stripped.named_modules() if n.endswith(".mixer")]
+    if not mixers:
+        raise ValueError(f"{type(module).__name__} has no '.mixer' attention blocks")
+    for path in mixers:
+        parent, _, leaf = path.rpartition(".")
+        setattr(stripped.get_submodule(parent), leaf, torch.nn.Identity())
+    return stripped
+
+
+def build(name: str, variants: dict[str, list[str]], work: Path, *, floor: bool = False) -> Build:
+    """Export `name` once; run each variant's passes on a copy and write it for ORT.
+
+    With `floor`, also the model without attention (`without_attention`) through the first
+    variant's passes, as variant `no_attention`: timed alongside, never compared numerically.
+    """
     module = create(name).eval()
     shape = tuple(module.pretrained_cfg["input_size"])
     x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
@@ -107,6 +137,11 @@ def build(name: str, variants: dict[str, list[str]], work: Path) -> Build:
             "max_abs_diff_vs_torch": float(np.abs(out - reference).max()),
             "pass_stats": {r.id: r.stats for r in records if r.stats},
         }
+    if floor:
+        stripped = export_onnx(without_attention(module), shape)
+        run_passes(stripped, next(iter(variants.values())))
+        files[NO_ATTENTION] = ort.emit(stripped, work, name=f"{name}.{NO_ATTENTION}").path
+        info[NO_ATTENTION] = {"nodes": len(onnx.load(files[NO_ATTENTION]).graph.node)}
     return Build(module, x, files, info)
 
 
@@ -128,6 +163,8 @@ def per_block(built: Build, runs: int) -> dict[str, dict[str, float]]:
     """Variant → block → profiled µs per run at 1 thread (`total` too)."""
     out = {}
     for tag, path in built.files.items():
+        if tag == NO_ATTENTION:
+            continue
         rows = ort.profile_ops(path, {"input": built.x}, threads=1, runs=runs)
         times = block_times(rows, node_blocks(path))
         times["total"] = round(sum(times.values()), 2)
@@ -165,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             variants = plans[comparison]
             with_pass, without = list(variants)
             print(f"{name}: exporting, building {with_pass} / {without} …", file=sys.stderr)
-            built = build(name, variants, Path(tmp))
+            built = build(name, variants, Path(tmp), floor=comparison == "cga_fusion")
             blocks = per_block(built, args.profile_runs) if args.profile_runs else None
             for threads in args.threads:
                 print(f"{name} @ {threads} thread(s): timing …", file=sys.stderr)
@@ -181,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         "p10_ms": {tag: round(s.p10_ms, 4) for tag, s in stats.items()},
                         "runs_each": stats[with_pass].runs,
                         "speedup": round(p50[without] / p50[with_pass], 3),
+                        **_attention_wall_clock(p50, with_pass, without),
                         **({"profile_us_per_block_1thread": blocks} if blocks else {}),
                         "build": built.info,
                     }
@@ -218,6 +256,8 @@ def pipeline_of(plans: dict, comparison: str, tag: str) -> str:
     """How a variant is made, in words ("pipeline default", "default minus …")."""
     if comparison == "cga_fusion" and tag == "no_cga":
         return f"default minus {CGA}"
+    if tag == NO_ATTENTION:
+        return "the model with its attention mixers replaced by the identity, pipeline default"
     return f"pipeline {tag}"
 
 
@@ -233,23 +273,49 @@ def _goals(rows: list[dict]) -> dict[str, bool | None]:
     }
 
 
+def _attention_wall_clock(p50: dict[str, float], with_pass: str, without: str) -> dict:
+    """Wall-clock attention time per variant (p50 minus the attention-free graph's p50), the
+    attention's own speedup, and the end-to-end ceiling of any attention rewrite."""
+    if NO_ATTENTION not in p50:
+        return {}
+    floor = p50[NO_ATTENTION]
+    attention = {tag: round(p50[tag] - floor, 4) for tag in (with_pass, without)}
+    return {
+        "attention_ms": attention,
+        "attention_speedup": round(attention[without] / attention[with_pass], 3),
+        "ceiling_speedup": round(p50[without] / floor, 3),
+    }
+
+
 def _row_text(row: dict) -> str:
     times = "  ".join(f"{tag} {ms:.3f}" for tag, ms in row["p50_ms"].items())
-    return f"{times} ms → {row['speedup']:.3f}x"
+    text = f"{times} ms → {row['speedup']:.3f}x"
+    if "attention_ms" in row:
+        text += (
+            f" (attention {row['attention_speedup']:.2f}x faster on its own; "
+            f"ceiling {row['ceiling_speedup']:.2f}x)"
+        )
+    return text
 
 
 def _table(rows: list[dict]) -> str:
     lines = [
-        "| comparison | model | threads | with pass ms | without ms | speedup | nodes with/without "
+        "| comparison | model | threads | with pass ms | without ms | speedup "
+        "| attention ms with/without | ceiling | nodes with/without "
         "| max rank with/without | max abs diff vs torch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        (a, pa), (b, pb) = r["p50_ms"].items()
+        a, b = list(r["variants"])[:2]  # with the pass, without it
+        pa, pb = r["p50_ms"][a], r["p50_ms"][b]
         ia, ib = r["build"][a], r["build"][b]
+        attention = r.get("attention_ms")
+        attention_text = f"{attention[a]:.3f}/{attention[b]:.3f}" if attention else "-"
+        ceiling = f"{r['ceiling_speedup']:.2f}x" if attention else "-"
         lines.append(
             f"| {r['comparison']} ({a} vs {b}) | {r['model']} | {r['threads']} | {pa:.3f} "
-            f"| {pb:.3f} | {r['speedup']:.3f}x | {ia['nodes']}/{ib['nodes']} "
+            f"| {pb:.3f} | {r['speedup']:.3f}x | {attention_text} | {ceiling} "
+            f"| {ia['nodes']}/{ib['nodes']} "
             f"| {ia['max_rank']}/{ib['max_rank']} "
             f"| {ia['max_abs_diff_vs_torch']:.1e}/{ib['max_abs_diff_vs_torch']:.1e} |"
         )

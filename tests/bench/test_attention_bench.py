@@ -29,16 +29,18 @@ def test_attention_bench_smoke(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     cga, split = report["rows"]
-    assert set(cga["p50_ms"]) == {"default", "no_cga"} and set(split["p50_ms"]) == {
-        "ane",
-        "default",
-    }
+    assert set(cga["p50_ms"]) == {"default", "no_cga", "no_attention"}
+    assert set(split["p50_ms"]) == {"ane", "default"} and "attention_ms" not in split
+    assert set(cga["attention_ms"]) == {"default", "no_cga"}
+    assert cga["ceiling_speedup"] > 1.0  # the attention-free graph is the fastest
     built = cga["build"]
+    assert built["no_attention"]["nodes"] < built["default"]["nodes"]
     assert built["default"]["pass_stats"]["attention::cga_fusion"]["blocks_rewritten"] == 6
     assert "attention::cga_fusion" not in built["no_cga"]["pass_stats"]
     assert split["build"]["ane"]["max_rank"] == 4 and split["build"]["default"]["max_rank"] == 5
     for row in (cga, split):
-        assert all(b["max_abs_diff_vs_torch"] < 1e-3 for b in row["build"].values())
+        compared = [b for tag, b in row["build"].items() if tag != "no_attention"]
+        assert all(b["max_abs_diff_vs_torch"] < 1e-3 for b in compared)
     blocks = cga["profile_us_per_block_1thread"]["default"]
     assert "stages.0.blocks.0.mixer" in blocks and blocks["total"] > 0
     assert "| efficientvit_m0 | 1 |" in result.stdout
