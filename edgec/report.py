@@ -36,6 +36,7 @@ def render_report(m: dict[str, Any]) -> str:
         "## Graph",
         "",
         *_graph(m["graph"]),
+        *_growth(m["graph"], m["passes"]),
         "",
         "## Run it",
         "",
@@ -215,17 +216,45 @@ def _pass_row(p: dict[str, Any]) -> str:
     return f"| `{p['id']}` | {'yes' if p['modified'] else 'no'} | {nodes} | {stats} |"
 
 
+_GRAPH_FIGURES = (
+    ("nodes", lambda g: g["node_count"]),
+    ("parameters", lambda g: g["parameters"]["count"]),
+    ("MACs", lambda g: g["macs"]["total"]),
+)
+
+
 def _graph(graph: dict[str, Any]) -> list[str]:
     rows = ["| | exported | compiled |", "|---|---|---|"]
-    for title, read in (
-        ("nodes", lambda g: g["node_count"]),
-        ("parameters", lambda g: g["parameters"]["count"]),
-        ("MACs", lambda g: g["macs"]["total"]),
-    ):
+    for title, read in _GRAPH_FIGURES:
         rows.append(
             f"| {title} | {_num(read(graph['exported']))} | {_num(read(graph['compiled']))} |"
         )
     return rows
+
+
+def _growth(graph: dict[str, Any], passes: list[dict[str, Any]]) -> list[str]:
+    """Why the compiled graph holds more parameters or MACs than the export, when it does:
+    the passes that trade them for fewer kernels say so in their stats."""
+    before, after = graph["exported"], graph["compiled"]
+    grew = [
+        title
+        for title, read in _GRAPH_FIGURES[1:]
+        if isinstance(read(after), int)
+        and isinstance(read(before), int)
+        and read(after) > read(before)
+    ]
+    added = [
+        f"`{p['id']}` ({', '.join(f'{k}={v:,}' for k, v in p['stats'].items() if k in _ADDED)})"
+        for p in passes
+        if any(k in _ADDED for k in p["stats"])
+    ]
+    if not grew:
+        return []
+    why = f", traded for fewer, faster kernels by {', '.join(added)}" if added else ""
+    return ["", f"The compiled graph has more {' and '.join(grew)} than the export{why}."]
+
+
+_ADDED = ("weights_added", "macs_added")
 
 
 def _num(value: Any) -> str:

@@ -109,6 +109,9 @@ def test_m0_manifest_and_report_say_what_happened(m0_build):
     assert manifest["graph"]["exported"]["macs"]["total"] == 79_193_600  # models-a.md
     # the attention rewrite trades a few MACs (cascade as its own Gemm) for far fewer kernels
     assert abs(manifest["graph"]["compiled"]["macs"]["total"] / 79_193_600 - 1) < 0.05
+    added = manifest["graph"]["compiled"]["macs"]["total"] - 79_193_600
+    cga = next(p for p in manifest["passes"] if p["id"] == "attention::cga_fusion")
+    assert cga["stats"]["macs_added"] == added  # the only pass that adds MACs
     assert {p["id"] for p in manifest["passes"]} >= {"cleanup::fold_batchnorm"}
     files = {f["path"]: f for f in manifest["files"]}
     assert set(files) == {"efficientvit_m0.onnx", "report.md"}
@@ -116,6 +119,7 @@ def test_m0_manifest_and_report_say_what_happened(m0_build):
         assert entry["sha256"] == sha256_file(out / name)
     report = (out / "report.md").read_text()
     assert "Fidelity against PyTorch" in report and "p50 ms" in report
+    assert "traded for fewer, faster kernels by `attention::cga_fusion`" in report
     metadata = {p.key: p.value for p in onnx.load(out / "efficientvit_m0.onnx").metadata_props}
     assert json.loads(metadata["edgec.preprocessing"])["input_size"] == [3, 224, 224]
 

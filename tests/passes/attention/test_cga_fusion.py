@@ -146,7 +146,13 @@ EXPECTED_B4 = [
 def test_golden(helpers, batch, expected):
     model = prepared(helpers, batch=batch)
     result, p = helpers.run_pass(PASS, model)
-    assert result.modified and dict(p.stats) == {"blocks_rewritten": 1, "heads_rewritten": H}
+    cascade = (H - 1) * CH * (2 * KD + D)  # W_iᵀ of heads 1…H-1: [CH, 2·KD + D] each
+    assert result.modified and dict(p.stats) == {
+        "blocks_rewritten": 1,
+        "heads_rewritten": H,
+        "weights_added": cascade,
+        "macs_added": batch * R * R * cascade,
+    }
     assert helpers.op_types(model) == expected
     nodes = list(model.graph)
     grouped = nodes[0]
@@ -217,7 +223,9 @@ def test_real_exports_fused_and_equal(helpers, request, fixture):
     block = request.getfixturevalue(fixture)
     after = block.clone()
     result, p = helpers.run_pass(PASS, after)
-    assert result.modified and dict(p.stats) == {"blocks_rewritten": 1, "heads_rewritten": 4}
+    assert result.modified
+    assert (p.stats["blocks_rewritten"], p.stats["heads_rewritten"]) == (1, 4)
+    assert p.stats["weights_added"] > 0 and p.stats["macs_added"] > 0
     ops = helpers.op_types(after)
     assert ops.count("Softmax") == 4 and "Mul" not in ops  # the scale went into q's conv
     assert next(n.attributes["group"].value for n in after.graph if n.op_type == "Conv") == 4
