@@ -37,6 +37,12 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
         metavar="C,H,W",
         help="export size: C,H,W for images, C,D,H,W for volumes (default: the model's own)",
     )
+    p.add_argument(
+        "--preprocessing",
+        metavar="FILE.json",
+        help="the checkpoint's own preprocessing (mean, std, interpolation, crop_pct, scale) "
+        "where it differs from its architecture's; docs/cli.md",
+    )
     p.add_argument("--out", help="output directory (default: out/<model>.<target>)")
     p.add_argument("--pipeline", help="named pass pipeline (default: the target's)")
     p.add_argument(

@@ -26,6 +26,7 @@ class CompileConfig:
     allow_pickle: bool = False
     precision: str | None = None  # None: the target's default (`default_precision`)
     input_size: tuple[int, ...] | None = None
+    preprocessing: str | dict[str, Any] | None = None  # JSON file or TOML table of overrides
     out: str | None = None
     pipeline: str | None = None
     passes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

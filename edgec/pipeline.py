@@ -180,13 +180,16 @@ def _compile_multi_graph(
 
 def _load(config: CompileConfig):
     from edgec.exporters.load import load_model
+    from edgec.preprocess_override import read_overrides
 
+    overrides = read_overrides(config.preprocessing) if config.preprocessing else None
     return load_model(
         config.model,
         arch=config.arch,
         num_classes=config.num_classes,
         allow_pickle=config.allow_pickle,
         input_size=config.input_size,
+        preprocessing=overrides,
     )
 
 

@@ -18,7 +18,7 @@ Every failure is a ModelLoadError / UserError whose message says what and how to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from edgec.models.file_kind import sniff
 from edgec.models.layouts import guess_family
 from edgec.models.preprocessing import preprocessing_from_cfg
 from edgec.models.state_dict import unwrap
+from edgec.preprocess_override import apply_overrides
 
 PATH_SUFFIXES = {".pt", ".pth", ".bin", ".safetensors", ".pt2", ".onnx", ".ckpt", ".tar", ".pkl"}
 KINDS = ("zoo", "timm", "checkpoint", "torchscript", "torch_export", "onnx", "pickled_module")
@@ -58,18 +59,23 @@ def load_model(
     num_classes: int | None = None,
     allow_pickle: bool = False,
     input_size: Sequence[int] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
     **config: Any,
 ) -> LoadedModel:
     """Load `source` (model name or file); see the module docstring for the accepted forms.
 
     `input_size` (C, H, W) or (C, D, H, W) replaces the size the model records (the export
-    size); `config` goes to the model's constructor.
+    size); `preprocessing` holds checked fields that replace the recorded preprocessing's
+    (`edgec.preprocess_override`); `config` goes to the model's constructor.
     """
     if input_size is not None and _built_at_one_size(arch or source):
         config = {**config, "image_size": _square_side(tuple(input_size))}
     loaded = _load_any(source, arch, num_classes, allow_pickle, config)
     if input_size is not None:
         _set_input_size(loaded, tuple(int(d) for d in input_size))
+    if preprocessing:
+        channels = int(loaded.preprocessing["input_size"][0])
+        loaded.notes.append(apply_overrides(loaded.preprocessing, preprocessing, channels))
     return loaded
 
 
