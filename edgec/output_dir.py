@@ -54,9 +54,12 @@ def staging(out_dir: Path) -> Iterator[Path]:
 
 
 def write_manifest_and_report(stage: Path, manifest: dict[str, Any]) -> None:
-    """report.md, then manifest.json listing every other file with its size and sha256."""
+    """report.json and charts, report.md, then manifest.json listing every other file with
+    its size and sha256."""
     from edgec.report import render_report
+    from edgec.report_data import write_report_files
 
+    write_report_files(stage, manifest)
     (stage / "report.md").write_text(render_report(manifest), encoding="utf-8")
     manifest["files"] = file_entries(stage)
     text = json.dumps(manifest, indent=2, default=str)

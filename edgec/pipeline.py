@@ -25,12 +25,23 @@ from edgec.output_dir import default_out_dir, slug, staging, write_manifest_and_
 from edgec.preprocess import Preprocessing
 from edgec.progress import Progress
 from edgec.quant_plan import QUANT_BOUNDS, quantize
+from edgec.report_data import device_estimates
 from edgec.toolchain import toolchain_versions
 from edgec.verification import GraphChecker, verification_inputs
 
 MANIFEST_VERSION = 1
 # Manifest fields that legitimately differ between two compiles of the same input.
-VOLATILE_FIELDS = ["created_by.host", "timings", "latency", "passes[].seconds", "files[report.md]"]
+VOLATILE_FIELDS = [
+    "created_by.host",
+    "timings",
+    "latency",
+    "device_estimates[].measured_ms",
+    "passes[].seconds",
+    "files[report.md]",
+    "files[report.json]",
+    "files[latency_by_op.png]",
+    "files[latency_by_device.png]",
+]
 
 
 def compile_model(config: CompileConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -108,6 +119,10 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         if latency is None:
             with progress.step("measuring latency on this host", timings, "measure"):
                 latency = _measure(runtime, artifact.path, feeds, device, config)
+        estimates = []
+        if config.measure:  # --no-measure skips every latency figure
+            with progress.step("estimating latency on other devices", timings, "estimate"):
+                estimates = device_estimates(model, latency.get("p50_ms"))
         manifest = {
             **_common_fields(loaded, device, config, requested),
             "model": _model_record(model, preprocessing, loaded),
@@ -120,6 +135,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             "artifact": artifact.record(),
             **({"quantization": quantization} if quantization else {}),
             "latency": latency,
+            **({"device_estimates": estimates} if estimates else {}),
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "volatile_fields": VOLATILE_FIELDS,
         }

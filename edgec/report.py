@@ -26,6 +26,8 @@ def render_report(m: dict[str, Any]) -> str:
         "## Latency",
         "",
         *_latency(m["latency"]),
+        *_charts(m),
+        *_devices(m.get("device_estimates", [])),
         "",
         "## Passes",
         "",
@@ -208,6 +210,38 @@ def _estimated(e: dict[str, Any]) -> list[str]:
             f"- fallback ({f['kind']}, {where}): {f['what']} — {len(f['nodes'])} node(s){cost}"
         )
     return rows
+
+
+def _charts(m: dict[str, Any]) -> list[str]:
+    from edgec.report_data import chart_names
+
+    return [line for name in chart_names(m) for line in ("", f"![{name}]({name})")]
+
+
+def _devices(rows: list[dict[str, Any]]) -> list[str]:
+    """This graph on every device profile (estimates; measured where it was)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "On other devices (this graph, each at its default precision; estimates, not "
+        "measurements):",
+        "",
+        "| device | precision | estimate ms | expected error | measured ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        error = r.get("expected_error_pct")
+        error = f"±{error:.0f} %" if error is not None else r.get("reason", "unknown")
+        lines.append(
+            f"| {r['device']} | {r['precision']} | {_ms(r.get('estimate_ms'))} | {error} "
+            f"| {_ms(r.get('measured_ms'))} |"
+        )
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _pass_row(p: dict[str, Any]) -> str:

@@ -114,7 +114,12 @@ def test_m0_manifest_and_report_say_what_happened(m0_build):
     assert cga["stats"]["macs_added"] == added  # the only pass that adds MACs
     assert {p["id"] for p in manifest["passes"]} >= {"cleanup::fold_batchnorm"}
     files = {f["path"]: f for f in manifest["files"]}
-    assert set(files) == {"efficientvit_m0.onnx", "report.md"}
+    charts = {"latency_by_op.png", "latency_by_device.png"}
+    assert set(files) == {"efficientvit_m0.onnx", "report.md", "report.json", *charts}
+    devices = {d["device"]: d for d in manifest["device_estimates"]}
+    assert devices["host"]["measured_ms"] == latency["p50_ms"]
+    assert devices["iphone-15-pro"]["estimate_ms"] > 0
+    assert set(json.loads((out / "report.json").read_text())["charts"]) == charts
     for name, entry in files.items():
         assert entry["sha256"] == sha256_file(out / name)
     report = (out / "report.md").read_text()

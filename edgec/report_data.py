@@ -1,0 +1,141 @@
+"""What a compile's pictures show, as data: `report.json` and the PNG charts beside report.md.
+
+Two views of latency, each a list of labelled figures:
+
+* **by op** — where the target's time goes: measured runs split by ORT's per-op-type profile
+  (each type's share of the profiled time × the measured median), or the cost model's time per
+  op class for an estimated target;
+* **by device** — the compiled graph on every device profile, estimated at the device's own
+  default precision with the expected error of that device's calibration as an error bar, and
+  the measured median where one exists (this host).
+
+`device_estimates(model)` computes the second for the manifest (`device_estimates`);
+`report_json(manifest)` gathers both; `write_report_files(stage, manifest)` writes
+`report.json`, `latency_by_op.png` and `latency_by_device.png` (a chart with nothing to show
+is left out and report.json says why).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgec.report_charts import Bar, bar_chart, save_png
+
+BY_OP_PNG = "latency_by_op.png"
+BY_DEVICE_PNG = "latency_by_device.png"
+REPORT_JSON = "report.json"
+
+
+def device_estimates(model, measured_ms: float | None = None) -> list[dict[str, Any]]:
+    """The compiled graph estimated on every device profile (`edgec.estimate`), by name.
+
+    A profile the cost model cannot price gets `estimate_ms: None` and the reason; the host's
+    entry carries `measured_ms` when this compile measured it.
+    """
+    from edgec.config import default_precision
+    from edgec.device_profile import all_profiles
+    from edgec.estimate import EstimateUnavailable, estimate
+
+    rows = []
+    for name, profile in sorted(all_profiles().items()):
+        precision = default_precision(profile.precisions)
+        row: dict[str, Any] = {"device": name, "runtime": profile.runtime, "precision": precision}
+        try:
+            result = estimate(model, profile, precision=precision).to_dict()
+        except EstimateUnavailable as exc:
+            row.update(estimate_ms=None, reason=exc.message)
+        else:
+            row.update(
+                estimate_ms=result["total_ms"],
+                range_ms=result["range_ms"],
+                expected_error_pct=result["expected_error"].get("median_pct"),
+            )
+        if profile.latency == "measured" and measured_ms is not None:
+            row["measured_ms"] = measured_ms
+        rows.append(row)
+    return rows
+
+
+def by_op(latency: dict[str, Any]) -> tuple[str, list[tuple[str, float]]]:
+    """(what the figures are, [(label, ms)] largest first) for the target's latency."""
+    if latency.get("method") == "measured" and latency.get("per_op"):
+        p50 = latency["p50_ms"]
+        rows = [(r["op_type"], r["share"] * p50) for r in latency["per_op"]]
+        return "measured: median latency split by ORT's per-op-type profile", rows
+    if latency.get("method") == "estimated":
+        return "estimated by edgec's cost model, per op class", list(latency["by_class_ms"].items())
+    return f"no breakdown: {latency.get('reason', 'latency was not measured or estimated')}", []
+
+
+def report_json(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The figures the charts draw, with the compile they belong to."""
+    latency = manifest["latency"]
+    source, rows = by_op(latency)
+    return {
+        "model": manifest["model"]["name"],
+        "target": manifest["target"]["name"],
+        "precision": manifest["precision"]["realised"],
+        "latency": {
+            k: latency[k]
+            for k in ("method", "p50_ms", "p90_ms", "total_ms", "range_ms", "reason")
+            if k in latency
+        },
+        "by_op": {"source": source, "ms": {label: round(ms, 4) for label, ms in rows}},
+        "by_device": manifest.get("device_estimates", []),
+    }
+
+
+def chart_names(manifest: dict[str, Any]) -> list[str]:
+    """The charts a compile's output holds (those with something to show)."""
+    data = report_json(manifest)
+    return [
+        name
+        for name, rows in ((BY_OP_PNG, data["by_op"]["ms"]), (BY_DEVICE_PNG, _priced(data)))
+        if rows
+    ]
+
+
+def write_report_files(stage: Path, manifest: dict[str, Any]) -> None:
+    """report.json and the charts that have something to show."""
+    data = report_json(manifest)
+    title = f"{data['model']} on {data['target']} ({data['precision']})"
+    charts = {}
+    if data["by_op"]["ms"]:
+        bars = [Bar(label, ms) for label, ms in data["by_op"]["ms"].items()]
+        charts[BY_OP_PNG] = bar_chart(
+            f"Latency by op: {title}", bars, footer=data["by_op"]["source"]
+        )
+    if _priced(data):
+        charts[BY_DEVICE_PNG] = bar_chart(
+            f"Latency per device: {data['model']} (each device at its default precision)",
+            [_device_bar(row) for row in _priced(data)],
+            footer="estimates from edgec's cost model; error bars: the device's median "
+            "error on published measurements; dots: measured here",
+        )
+    data["charts"] = sorted(charts)
+    for name, image in charts.items():
+        save_png(image, stage / name)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    (stage / REPORT_JSON).write_text(text + "\n", encoding="utf-8")
+
+
+def _priced(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [row for row in data["by_device"] if row.get("estimate_ms") is not None]
+
+
+def _device_bar(row: dict[str, Any]) -> Bar:
+    low, high = row.get("range_ms") or (None, None)
+    error = row.get("expected_error_pct")
+    note = f"±{error:.0f} %" if error is not None else "error ?"
+    if row.get("measured_ms") is not None:
+        note += f"; measured {row['measured_ms']:.3f}"
+    return Bar(
+        f"{row['device']} ({row['precision']})",
+        row["estimate_ms"],
+        low=low,
+        high=high,
+        measured=row.get("measured_ms"),
+        note=note,
+    )
