@@ -37,8 +37,12 @@ class Histogram:
         return cls(lo, hi, np.zeros(bins, np.float64))
 
     def add(self, values: np.ndarray) -> None:
-        if self.hi > self.lo:
-            counts, _ = np.histogram(values, bins=len(self.counts), range=(self.lo, self.hi))
+        # in float64: a float32 tensor whose range spans a few ulps would make numpy refuse
+        # ("Too many bins for data range") to cut it into 2048 float32-sized bins
+        lo, hi = float(self.lo), float(self.hi)
+        if hi > lo:
+            wide = np.asarray(values, dtype=np.float64)
+            counts, _ = np.histogram(wide, bins=len(self.counts), range=(lo, hi))
             self.counts += counts
 
     def centers(self) -> np.ndarray:

@@ -43,3 +43,10 @@ def test_search_methods_clip_rare_outliers_but_not_a_uniform_range(method):
     uniform = rng.uniform(-1, 1, 200_000)
     lo, hi = choose_range(method, -1.0, 1.0, _histogram(uniform), 99.99)
     assert hi > 0.9 and lo < -0.9
+
+
+def test_histogram_of_a_range_a_few_ulps_wide():
+    """SHViT-S4 / LowFormer-E3 / M5 have such tensors; float32 bins would not fit in them."""
+    h = Histogram.empty(float(np.float32(1.0)), float(np.float32(1.0000002)), 2048)
+    h.add(np.full(100, 1.0000001, np.float32))
+    assert h.counts.sum() == 100
