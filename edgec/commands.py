@@ -165,7 +165,9 @@ def profile_command(args) -> CommandResult:
     from edgec.profile_artifact import profile_directory, tensorrt_profile
 
     if args.device:
-        return _estimate_command(Path(args.directory), args.device, args.precision)
+        return _estimate_command(
+            Path(args.directory), args.device, args.precision, args.threads, args.runs
+        )
     if args.tensorrt_profile:
         data = tensorrt_profile(Path(args.directory), Path(args.tensorrt_profile))
         return CommandResult(data.pop("text"), data)
@@ -173,20 +175,46 @@ def profile_command(args) -> CommandResult:
     return CommandResult(data.pop("text"), data)
 
 
-def _estimate_command(path: Path, device: str, precision: str | None) -> CommandResult:
-    """`edgec profile DIR --device X`: the cost model's estimate of DIR's artifact on X."""
+def _estimate_command(
+    path: Path, device: str, precision: str | None, threads: int | None, runs: int
+) -> CommandResult:
+    """`edgec profile DIR --device X`: the cost model's estimate of DIR's artifact on X; on
+    the host (a measured target) the artifact is measured too and shown next to it."""
+    from edgec.device_profile import load_device
     from edgec.estimate import estimate
 
+    realised = None  # the artifact's precision: what the host runs
     if path.is_dir():
         manifest = path / "manifest.json"
         if not manifest.is_file():
             raise UserError(f"{path} has no manifest.json", "give a compile's output or an .onnx")
         try:
-            path = path / json.loads(manifest.read_text(encoding="utf-8"))["artifact"]["path"]
+            recorded = json.loads(manifest.read_text(encoding="utf-8"))
+            path = path / recorded["artifact"]["path"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{manifest} is not an edgec manifest: {exc!r}") from None
-    result = estimate(path, device, precision=precision)
-    return CommandResult(result.table(), result.to_dict())
+        realised = recorded.get("precision", {}).get("realised")
+    profile = load_device(device)
+    if profile.latency != "measured":
+        result = estimate(path, profile, precision=precision)
+        return CommandResult(result.table(), result.to_dict())
+    from edgec.runtimes import ort
+    from edgec.runtimes.measure import measure
+
+    threads = threads or profile.threads
+    if runs < 1 or threads < 1:
+        raise UserError("--runs and --threads must be at least 1")
+    result = estimate(path, profile, precision=precision or realised, threads=threads)
+    runner = ort.load(path, threads=threads)
+    measured = measure(runner.bound(runner.example_feeds()), runs=runs, threads=threads)
+    error = (result.total_ms - measured.p50_ms) / measured.p50_ms
+    text = (
+        f"{result.table()}\n\nMEASURED on this host: p50 {measured.p50_ms:.3f} ms, p10 "
+        f"{measured.p10_ms:.3f} ms ({measured.runs} runs, {threads} thread(s)); the estimate "
+        f"is {error:+.1%} off the median"
+    )
+    data = {**result.to_dict(), "measured": measured.to_dict(), "estimate_vs_p50": error}
+    return CommandResult(text, data)
 
 
 def zoo_command(args) -> CommandResult:

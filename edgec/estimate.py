@@ -11,6 +11,11 @@ It is an estimate, and says so: every result carries `method = "estimated"` and 
 measured for that device by cross-validation against published measurements
 (`expected_error`); devices without published measurements say that their constants are
 borrowed or are priors, with the error that goes with that.
+
+The host (a profile whose latency is "measured") is estimated too, for comparison with its
+measurement: its kernels follow ONNX Runtime's CPU fusions (`fusion.ORT_CPU`) and its
+constants are micro-benchmarked on this CPU at first use and cached (`host_calibration`);
+its expected error is what `bench/estimator_host.py` measured across the zoo.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 
 import onnx_ir as ir
 
-from edgec.cost_model.calibration import Calibration, calibration_for
+from edgec.cost_model.calibration import Calibration, calibration_for, host_expected_error
+from edgec.cost_model.fusion import ACCELERATOR, ORT_CPU
 from edgec.cost_model.hardware import ELEMENT_BYTES, Hardware, hardware_for
 from edgec.cost_model.kernels import Kernel, group_kernels
 from edgec.cost_model.placement import match_fallbacks
@@ -63,16 +69,19 @@ class Estimate:
     calibration: Calibration
     kernels: list[KernelTime]
     fallbacks: list[dict[str, Any]]
+    call_ms: float = 0.0  # fixed cost of one inference call (host: session.run), once per batch
 
     @property
     def total_ms(self) -> float:
-        return sum(k.ms for k in self.kernels)
+        return sum(k.ms for k in self.kernels) + self.call_ms
 
     @property
     def by_class(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
         for k in self.kernels:
             totals[k.kernel.cls] += k.ms
+        if self.call_ms:
+            totals["call"] += self.call_ms
         return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,11 +155,13 @@ def estimate(
     *,
     precision: str | None = None,
     batch: int = 1,
+    threads: int | None = None,
 ) -> Estimate:
     """Estimated latency of `model` (an onnx_ir model or an .onnx path) on `device`.
 
     `precision` defaults to the device's first (preferred) precision; `batch` scales the
-    per-image work (weights are read once per batch and launches happen once).
+    per-image work (weights are read once per batch and launches happen once); `threads`
+    (host only, default the profile's) picks the host calibration to use.
     """
     profile = device if isinstance(device, DeviceProfile) else load_device(device)
     graph = _as_model(model)
@@ -161,9 +172,16 @@ def estimate(
         )
     if batch < 1:
         raise UserError(f"batch must be at least 1, got {batch}")
-    kernels = group_kernels(graph, _unit_batch_dims(graph))
-    hardware = hardware_for(profile, precision)
-    calibration = calibration_for(profile.name, hardware.unit_kind)
+    if profile.latency == "measured":
+        hardware, calibration, efficiency, fixed_us, call_ms = _host_constants(
+            profile, precision, threads or profile.threads
+        )
+    else:
+        hardware = hardware_for(profile, precision)
+        calibration = calibration_for(profile.name, hardware.unit_kind)
+        efficiency, fixed_us, call_ms = None, {}, 0.0
+    rules = ORT_CPU if profile.latency == "measured" else ACCELERATOR
+    kernels = group_kernels(graph, _unit_batch_dims(graph), rules)
     peak = hardware.peak_tflops or calibration.nominal_tflops
     bandwidth = hardware.bandwidth_gbs or calibration.nominal_bandwidth_gbs
     if peak is None or bandwidth is None:
@@ -178,10 +196,12 @@ def estimate(
     for k in kernels:
         terms = kernel_terms(
             k, hardware.unit_kind, peak, bandwidth, hardware.activation_bytes,
-            hardware.weight_bytes, batch,
+            hardware.weight_bytes, batch, efficiency,
         )  # fmt: skip
         seconds = terms.seconds(
-            calibration.compute_scale, calibration.memory_scale, calibration.overhead_us
+            calibration.compute_scale,
+            calibration.memory_scale,
+            fixed_us.get(k.cls, calibration.overhead_us),
         )
         compute = calibration.compute_scale * terms.compute_s
         memory = calibration.memory_scale * terms.memory_s
@@ -190,7 +210,51 @@ def estimate(
         )  # fmt: skip
         times.append(KernelTime(k, seconds * 1e3, bound, hardware.unit_kind))
     fallbacks = _apply_fallbacks(profile, precision, batch, times, bandwidth)
-    return Estimate(profile.name, precision, batch, hardware, calibration, times, fallbacks)
+    return Estimate(
+        profile.name, precision, batch, hardware, calibration, times, fallbacks, call_ms
+    )
+
+
+def _host_constants(profile: DeviceProfile, precision: str, threads: int):
+    """(hardware, calibration, per-class efficiency, per-class kernel cost in µs, call ms) of
+    this host, micro-benchmarked at `threads` on first use (`cost_model.host_calibration`)."""
+    from edgec.cost_model.host_calibration import HOST_PRECISIONS, cache_dir, host_calibration
+    from edgec.device_profile import host_facts
+
+    if precision not in HOST_PRECISIONS:
+        raise UserError(
+            f"no host estimate at {precision}: ONNX Runtime's CPU kernels were micro-benchmarked "
+            f"at {', '.join(HOST_PRECISIONS)} only",
+            "estimate at one of those precisions, or measure (edgec profile DIR)",
+        )
+    measured = host_calibration(threads)
+    act, weight = ELEMENT_BYTES[precision]
+    peak = measured.peak_gflops[HOST_PRECISIONS[precision]]
+    hardware = Hardware(
+        unit_kind="cpu",
+        unit_name=f"{host_facts()['cpu']}, {threads} thread(s)",
+        precision=precision,
+        peak_tflops=peak / 1e3,
+        peak_note=f"{peak:.1f} GFLOP/s matmul, micro-benchmarked here {measured.measured_at}",
+        bandwidth_gbs=measured.bandwidth_gbs,
+        activation_bytes=act,
+        weight_bytes=weight,
+    )
+    calibration = Calibration(
+        device=profile.name,
+        compute_scale=1.0,
+        memory_scale=1.0,
+        overhead_us=min(measured.fixed_cost_us(precision).values()),
+        how=f"micro-benchmarks on this CPU at first use, cached in {cache_dir()}",
+        expected_error=host_expected_error(),
+    )
+    return (
+        hardware,
+        calibration,
+        measured.efficiency(precision),
+        measured.fixed_cost_us(precision),
+        measured.call_us / 1e3,
+    )
 
 
 def _apply_fallbacks(profile, precision, batch, times: list[KernelTime], bandwidth) -> list[dict]:

@@ -22,9 +22,17 @@ from typing import Any
 
 from edgec.cost_model.roofline import OVERHEAD_US
 
-__all__ = ["CALIBRATION_FILE", "Calibration", "calibration_for", "load_calibrations"]
+__all__ = [
+    "CALIBRATION_FILE",
+    "HOST_ERROR_FILE",
+    "Calibration",
+    "calibration_for",
+    "host_expected_error",
+    "load_calibrations",
+]
 
 CALIBRATION_FILE = "latency_calibration.json"
+HOST_ERROR_FILE = "host_estimate_error.json"  # written by bench/estimator_host.py --write
 FORMAT = "edgec-latency-calibration-v1"
 
 
@@ -84,3 +92,13 @@ def calibration_for(device: str, unit_kind: str) -> Calibration:
         how="priors only (no calibration for this device)",
         expected_error=dict(data.get("priors_only_error") or {"median_pct": None}),
     )
+
+
+@cache
+def host_expected_error() -> dict[str, Any]:
+    """The host estimate's error measured by bench/estimator_host.py (estimate vs ONNX Runtime
+    across the zoo), or an "unknown" record where the file is absent."""
+    resource = importlib.resources.files("edgec.devices") / HOST_ERROR_FILE
+    if not resource.is_file():
+        return {"median_pct": None, "method": "not validated on this edgec"}
+    return dict(json.loads(resource.read_text(encoding="utf-8"))["expected_error"])

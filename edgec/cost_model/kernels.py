@@ -41,6 +41,7 @@ from collections.abc import Mapping
 
 import onnx_ir as ir
 
+from edgec.cost_model.fusion import ACCELERATOR, FusionRules
 from edgec.graph_costs import node_costs
 from edgec.graph_shapes import inferred_shapes, numel, recorded_shape
 
@@ -87,8 +88,6 @@ _ELEMENTWISE = _ops(
     Mean Min Mish Mod Mul Neg Not Or Pow PRelu QuantizeLinear Reciprocal Relu Round Selu Sigmoid
     Sign Sin Softplus Softsign Sqrt Sub Sum Swish Tanh ThresholdedRelu Where Xor"""
 )
-# Kernels an elementwise op may join as an epilogue.
-_EPILOGUE_HOSTS = frozenset({"conv", "dwconv", "matmul", "attention", "norm", "elementwise"})
 
 
 @dataclasses.dataclass
@@ -128,8 +127,13 @@ class Kernel:
         }
 
 
-def group_kernels(model: ir.Model, dims: Mapping[str, int] | None = None) -> list[Kernel]:
-    """The kernels of `model`'s main graph, in graph order (see the module docstring)."""
+def group_kernels(
+    model: ir.Model, dims: Mapping[str, int] | None = None, rules: FusionRules = ACCELERATOR
+) -> list[Kernel]:
+    """The kernels of `model`'s main graph, in graph order (see the module docstring).
+
+    `rules` says what the runtime fuses (`edgec.cost_model.fusion`); the default is the
+    accelerator runtimes' rules this docstring describes."""
     dims = dict(dims or {})
     costs, _ = node_costs(model, dims, None)
     shape_of = _shape_function(model, dims)
@@ -146,10 +150,12 @@ def group_kernels(model: ir.Model, dims: Mapping[str, int] | None = None) -> lis
         return value
 
     graph_inputs = set(graph.inputs)
+    gelu_of = _gelu_patterns(graph) if rules.gelu_pattern else {}
+    kernel_of_node: dict[ir.Node, int] = {}
     for index, (node, cost) in enumerate(zip(graph, costs, strict=True)):
         op = node.op_type if node.domain in ("", "ai.onnx") else cost.op
         inputs = [buffer(v) for v in node.inputs if v is not None]
-        if op in _VIEWS:
+        if op in _VIEWS or (rules.transpose_into_matmul and _transpose_of_matmul(node)):
             if op not in _CONSTANT_MAKERS and inputs:
                 for out in node.outputs:
                     alias[out] = inputs[0]
@@ -157,7 +163,10 @@ def group_kernels(model: ir.Model, dims: Mapping[str, int] | None = None) -> lis
         if not any(v in produced_by or v in graph_inputs for v in inputs):
             continue  # computes from constants only: folded when the runtime builds the engine
         activations = [v for v in inputs if v in produced_by]
-        host = _host_kernel(op, node, activations, produced_by, kernels)
+        if node in gelu_of and gelu_of[node] in kernel_of_node:
+            host = kernel_of_node[gelu_of[node]]
+        else:
+            host = _host_kernel(op, node, activations, produced_by, kernels, rules, graph_inputs)
         if host is None:
             kernels.append(
                 Kernel(node.name or f"{node.op_type}#{index}", _class_of(op, node), [], [])
@@ -166,8 +175,12 @@ def group_kernels(model: ir.Model, dims: Mapping[str, int] | None = None) -> lis
             reads.append(set())
             host = len(kernels) - 1
             if op in ("MatMul", "Gemm") and _is_act_act(node, produced_by, graph_inputs, buffer):
-                kernels[host]._attention_open = True
+                if rules.flash_attention:
+                    kernels[host]._attention_open = True
+                else:  # Q·Kᵀ or P·V as a kernel of its own
+                    kernels[host].cls = "attention"
         kernel = kernels[host]
+        kernel_of_node[node] = host
         if op in _SOFTMAX and kernel._attention_open and kernel.cls == "matmul":
             kernel.cls = "attention"
         elif op == "MatMul" and kernel.cls == "attention" and kernel._attention_open:
@@ -191,6 +204,8 @@ def _class_of(op: str, node: ir.Node) -> str:
     if op in ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose"):
         group = node.attributes.get_int("group", 1)
         weight = node.inputs[1] if len(node.inputs) > 1 else None
+        if weight is not None and weight.shape is None and weight.producer() is not None:
+            weight = weight.producer().inputs[0]  # a QDQ graph's DequantizeLinear(int8 weight)
         out_channels = weight.shape[0] if weight is not None and weight.shape else None
         return "dwconv" if group > 1 and group == out_channels else "conv"
     if op in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "com.microsoft::MatMulNBits"):
@@ -208,19 +223,75 @@ def _class_of(op: str, node: ir.Node) -> str:
     return "other"
 
 
-def _host_kernel(op, node, activations, produced_by, kernels) -> int | None:
+def _host_kernel(
+    op, node, activations, produced_by, kernels, rules: FusionRules, graph_inputs
+) -> int | None:
     """The kernel `node` fuses into, or None when it starts a kernel of its own."""
     if not activations:
         return None
     latest = max(produced_by[v] for v in activations)
     kernel = kernels[latest]
-    if op in _ELEMENTWISE and kernel.cls in _EPILOGUE_HOSTS:
-        return latest
+    if rules.qlinear_ops:
+        if op == "QuantizeLinear":  # QLinear op writing int8, or a float op then a Q kernel
+            return latest if kernel.op_types[0] in rules.qlinear_ops else None
+        if op == "DequantizeLinear":  # read as int8 by QLinear readers, else a DQ kernel
+            readers = [use.node.op_type for out in node.outputs for use in out.uses()]
+            return latest if readers and set(readers) <= rules.qlinear_ops else None
+        if "QuantizeLinear" in kernel.op_types:
+            return None  # a quantized output ends the kernel (QLinear op → next QLinear op)
+    if op in _ELEMENTWISE and (
+        not rules.sole_reader or _sole_reader(node, activations, produced_by, latest)
+    ):
+        others = [v for v in activations if produced_by[v] != latest]
+        constant = not others and not any(v in graph_inputs for v in node.inputs)
+        if rules.absorbs(kernel.cls, op, constant):
+            return latest
     if op in _SOFTMAX and kernel._attention_open and kernel.cls == "matmul":
         return latest
     if kernel.cls == "attention" and kernel._attention_open and op in ("MatMul", "Transpose"):
         return latest  # P·V (P possibly transposed first, as EfficientViT's v·Pᵀ)
     return None
+
+
+def _sole_reader(node: ir.Node, activations, produced_by, kernel: int) -> bool:
+    """`node` is the only reader of what it reads from `kernel` (a fused epilogue's condition
+    in ONNX Runtime: a value others read too must be written out)."""
+    return all(
+        all(use.node is node for use in v.uses()) for v in activations if produced_by[v] == kernel
+    )
+
+
+def _transpose_of_matmul(node: ir.Node) -> bool:
+    """A Transpose of the last two axes read only by MatMuls (ORT folds it into FusedMatMul)."""
+    if node.op_type != "Transpose" or node.domain not in ("", "ai.onnx"):
+        return False
+    perm = node.attributes.get_ints("perm", None)
+    if perm is None or len(perm) < 2:
+        return False
+    rank = len(perm)
+    swapped = [*range(rank - 2), rank - 1, rank - 2]
+    uses = node.outputs[0].uses()
+    return list(perm) == swapped and bool(uses) and all(u.node.op_type == "MatMul" for u in uses)
+
+
+def _gelu_patterns(graph) -> dict[ir.Node, ir.Node]:
+    """Nodes of Erf-form GELUs, x·½·(1 + erf(x/√2)), each mapped to its pattern's first node
+    (Div or Mul by 1/√2 → Erf → Add → Mul [→ Mul]), which ORT's GeluFusion makes one kernel."""
+    members: dict[ir.Node, ir.Node] = {}
+    for node in graph:
+        scale = node.inputs[0].producer() if node.op_type == "Erf" and node.inputs else None
+        if scale is None or scale.op_type not in ("Div", "Mul"):
+            continue
+        chain, current = [node], node
+        for wanted in ("Add", "Mul", "Mul"):
+            uses = current.outputs[0].uses()
+            if len(uses) != 1 or uses[0].node.op_type != wanted:
+                break
+            current = uses[0].node
+            chain.append(current)
+        if len(chain) >= 3:
+            members.update((n, scale) for n in chain)
+    return members
 
 
 def _is_act_act(node: ir.Node, produced_by, graph_inputs, buffer) -> bool:

@@ -15,6 +15,7 @@ devices/latency_calibration.json; the priors below are only their starting point
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from edgec.cost_model.kernels import Kernel
 
@@ -60,11 +61,18 @@ def kernel_terms(
     activation_bytes: float,
     weight_bytes: float,
     batch: int = 1,
+    efficiency: Mapping[str, float] | None = None,
 ) -> Terms:
-    """Compute and memory time of `kernel` for `batch` images (weights read once per batch)."""
-    efficiency = EFFICIENCY.get(unit_kind, EFFICIENCY["cpu"])[kernel.cls]
+    """Compute and memory time of `kernel` for `batch` images (weights read once per batch).
+
+    `efficiency` (class → share of peak) replaces the priors where it was measured (the host's
+    micro-benchmarks, `host_calibration`)."""
+    table = efficiency or EFFICIENCY.get(unit_kind, EFFICIENCY["cpu"])
+    efficiency_of_class = table[kernel.cls]
     flops = kernel.flops * batch
     moved = kernel.activation_elements * activation_bytes * batch
     moved += kernel.weight_elements * weight_bytes
     launches = 1 if (flops or moved) else 0
-    return Terms(flops / (peak_tflops * 1e12 * efficiency), moved / (bandwidth_gbs * 1e9), launches)
+    return Terms(
+        flops / (peak_tflops * 1e12 * efficiency_of_class), moved / (bandwidth_gbs * 1e9), launches
+    )
