@@ -8,6 +8,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _host_calibration_cache(tmp_path_factory):
+    """Host latency calibrations (edgec.cost_model.host_calibration) go to a folder of this
+    session, never into the user's ~/.cache; subprocesses (bench scripts) inherit it."""
+    os.environ["EDGEC_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgec-cache"))
+
+
 class ZooExports:
     """Dynamo exports of zoo models (seeded init), made once per test session.
 
