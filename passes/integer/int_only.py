@@ -3,12 +3,13 @@ is integer (I-ViT / I-Segmenter).
 
     before: input (f32) ─ Conv ─ LayerNormalization ─ MatMul ─ Softmax ─ … ─ Gemm ─► logits (f32)
     after:  input (f32) ─ QuantizeLinear (int8) ─ Cast int32
-              ─ ConvInteger ─ Add(int32 bias) ─ dyadic requant (Mul, Add, Mod, Sub, Div, Clip)
+              ─ ConvInteger ─ Add(int32 bias) ─ dyadic requant (Mul, Cast, Add, BitShift, Clip, Sub)
               ─ I-LayerNorm (ReduceSum, integer Newton sqrt) ─ MatMulInteger ─ Shiftmax (BitShift)
               ─ … ─ DequantizeLinear (int32 → f32) ─► logits (f32)
 
 The float graph runs on the calibration samples (`data`, as `quant::calibrate` reads them,
-with the same ORT observer and range methods) and every float tensor gets a range; then
+with the same ORT observer and range methods) and every float tensor gets a range (nodes that
+compute from constants only, such as a resized position table, are folded first); then
 `lower.py` rebuilds the graph from the integer blocks of this package. A graph with an op that
 has no integer form fails before anything changes, naming every such op. The result is proved
 by `checker.check_int_only`; a second run sees an integer-only graph and changes nothing.
@@ -23,13 +24,15 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.errors import UserError
-from edgec.pass_manager import EdgecPass, register_pass
+from edgec.pass_manager import EdgecPass, create_pass, register_pass
 from edgec.passes.integer.checker import check_int_only
 from edgec.passes.integer.emit import INT32, Emitter, QTensor
 from edgec.passes.integer.lower import OPERAND_BITS, Lowering, lower_graph, unsupported_ops
 from edgec.passes.quant.calibrate import measure_ranges, model_preprocessing
 from edgec.passes.quant.ranges import METHODS
 from edgec.preprocess import read_model_inputs
+
+_FOLD_ALL = {"input_size_limit": 2**62, "output_size_limit": 2**62}
 
 
 @register_pass
@@ -67,6 +70,9 @@ class IntOnly(EdgecPass):
                 "pass --calib with a folder of images, an .npz of uint8 images, or an "
                 ".npz/.npy of model-ready float32 tensors",
             )
+        # constant-only subgraphs (a position table resized to the input's grid) fold whatever
+        # their size: the integer graph cannot evaluate them in float at run time
+        create_pass("cleanup::fold_constants", _FOLD_ALL)(model)
         ranges = self._ranges(model)
         model.graph = self._integer_graph(graph, ranges)
         for node in model.graph:

@@ -13,6 +13,9 @@ I-ViT keeps F = 30 and requantizes next; F = 16 (`FRACTION_BITS`) keeps |z| < 2^
 per-channel dyadic multiplier of γ fits int64 — the normalised value still has 16 fractional
 bits before the 8/16-bit requantisation. There is no ε: k ≥ 2^6 after 10 steps from 2^16, so
 a constant row gives 0, not a division by zero.
+
+L2 normalisation (Segmenter's mask decoder, x / ‖x‖ along the last axis) is the same without
+the mean: v = Σ x², z = floor(x · floor((2^31 − 1)/k) / 2^(31 − F)) at scale 2^−F.
 """
 
 from __future__ import annotations
@@ -37,17 +40,27 @@ def integer_sqrt(em: Emitter, v):
     return k
 
 
+def _over_root_of_squares(em: Emitter, y, axes_value):
+    """floor(y · floor((2^31 − 1) / √Σy²) / 2^(31 − F)) for int64 y, the sum over the axes."""
+    squares = em.op("ReduceSum", [em.op("Mul", [y, y]), axes_value], keepdims=1)
+    factor = em.op("Div", [em.const(_FACTOR), integer_sqrt(em, squares)])
+    return floor_div(em, em.op("Mul", [y, factor]), em.const(2 ** (31 - FRACTION_BITS)))
+
+
 def normalised(em: Emitter, x: QTensor, axes: list[int], count: int) -> QTensor:
     """z = (x − μ)/σ at scale √C / 2^F (int64), before the affine."""
     axes_value = em.axes(axes)
     x64 = em.to_int64(x.value)
     total = em.op("ReduceSum", [x64, axes_value], keepdims=1)
     mean = floor_div(em, em.op("Add", [total, em.const(count // 2)]), em.const(count))
-    y = em.op("Sub", [x64, mean])
-    variance = em.op("ReduceSum", [em.op("Mul", [y, y]), axes_value], keepdims=1)
-    factor = em.op("Div", [em.const(_FACTOR), integer_sqrt(em, variance)])
-    z = floor_div(em, em.op("Mul", [y, factor]), em.const(2 ** (31 - FRACTION_BITS)))
+    z = _over_root_of_squares(em, em.op("Sub", [x64, mean]), axes_value)
     return QTensor(z, float(np.sqrt(count)) / 2**FRACTION_BITS, FRACTION_BITS + 8)
+
+
+def l2_normalised(em: Emitter, x: QTensor, axis: int) -> QTensor:
+    """x / ‖x‖ along `axis` at scale 2^−F (int64, |z| ≤ 2^F)."""
+    z = _over_root_of_squares(em, em.to_int64(x.value), em.axes([axis]))
+    return QTensor(z, 2.0**-FRACTION_BITS, FRACTION_BITS + 2)
 
 
 def affine(

@@ -18,12 +18,22 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.passes._graph import const_array
-from edgec.passes.integer import activations, arith, layernorm, linear, shiftgelu, shiftmax
+from edgec.passes.integer import (
+    activations,
+    arith,
+    groupnorm,
+    layernorm,
+    linear,
+    resize,
+    shiftgelu,
+    shiftmax,
+)
 from edgec.passes.integer.emit import Emitter, QTensor
-from edgec.passes.integer.patterns import gelu_roots
+from edgec.passes.integer.patterns import Fusion, fusions
 
 OPERAND_BITS = 8
 STREAM_BITS = 16
+SOFTMAX_MAX_FRACTION = 15  # Shiftmax output scale no finer than 2^−15 (shiftmax.py says why)
 PASS_THROUGH = {
     "Reshape", "Transpose", "Slice", "Squeeze", "Unsqueeze", "Flatten", "Gather", "Split",
     "Identity", "Expand", "Pad", "Dropout",
@@ -73,12 +83,25 @@ class Lowering:
         return self.em.const(array, array.dtype.type, hint="arg")
 
 
+def constant_nodes(graph: ir.Graph) -> set[int]:
+    """ids of the nodes that read only constants, directly or through other such nodes (the
+    pass folds them before lowering, whatever their size: e.g. a resized position table)."""
+    constant: set[int] = set()
+    for node in graph:
+        if all(
+            v is None or const_array(v) is not None or id(v.producer()) in constant
+            for v in node.inputs
+        ) and not any(o.is_graph_output() for o in node.outputs):
+            constant.add(id(node))
+    return constant
+
+
 def unsupported_ops(graph: ir.Graph) -> dict[str, list[str]]:
     """Op type → node names of the float ops this lowering has no integer form for."""
-    absorbed = {id(n) for nodes in gelu_roots(graph).values() for n in nodes}
+    absorbed = {id(n) for f in fusions(graph).values() for n in f.nodes} | constant_nodes(graph)
     missing: dict[str, list[str]] = {}
     for node in graph:
-        if id(node) in absorbed or const_array(node.outputs[0]) is not None:
+        if id(node) in absorbed:
             continue
         if node.op_type not in RULES and node.op_type not in PASS_THROUGH:
             missing.setdefault(node.op_type, []).append(node.name or "?")
@@ -89,12 +112,12 @@ def unsupported_ops(graph: ir.Graph) -> dict[str, list[str]]:
 
 def lower_graph(low: Lowering, graph: ir.Graph) -> None:
     """Emit the integer form of every node of `graph` (inputs already in `low.values`)."""
-    gelus = gelu_roots(graph)
-    absorbed = {id(n) for nodes in gelus.values() for n in nodes}
+    fused = fusions(graph)
+    absorbed = {id(n) for f in fused.values() for n in f.nodes}
     for node in graph:
-        if id(node) in gelus:
-            x = low.q(gelus[id(node)][0].inputs[0])
-            low.stream(node.outputs[0], shiftgelu.shiftgelu(low.em, x))
+        if id(node) in fused:
+            fusion = fused[id(node)]
+            _FUSED[fusion.kind](low, fusion)
         elif id(node) in absorbed or const_array(node.outputs[0]) is not None:
             continue
         elif node.op_type in PASS_THROUGH:
@@ -205,7 +228,12 @@ def _softmax(low: Lowering, node: ir.Node) -> None:
     x = low.q(node.inputs[0])
     axis = node.attributes["axis"].value if "axis" in node.attributes else -1
     length = node.inputs[0].shape[axis]
-    low.values[id(node.outputs[0])] = shiftmax.shiftmax(low.em, x, axis, length)
+    # the finest power-of-two output scale that holds the calibrated maximum probability
+    fraction = math.floor(math.log2(1 / low.scale(node.outputs[0], OPERAND_BITS)))
+    fraction = min(max(fraction, OPERAND_BITS - 1), SOFTMAX_MAX_FRACTION)
+    low.values[id(node.outputs[0])] = shiftmax.shiftmax(
+        low.em, x, axis, length, OPERAND_BITS, fraction=fraction
+    )
 
 
 def _layernorm(low: Lowering, node: ir.Node) -> None:
@@ -220,6 +248,32 @@ def _layernorm(low: Lowering, node: ir.Node) -> None:
     out = node.outputs[0]
     low.values[id(out)] = layernorm.layernorm(
         low.em, low.q(x_value), axes, count, gamma, beta, low.scale(out), STREAM_BITS
+    )
+
+
+def _gelu(low: Lowering, fusion: Fusion) -> None:
+    low.stream(fusion.output, shiftgelu.shiftgelu(low.em, low.q(fusion.x)))
+
+
+def _groupnorm(low: Lowering, fusion: Fusion) -> None:
+    p, out = fusion.params, fusion.output
+    low.values[id(out)] = groupnorm.groupnorm(
+        low.em, low.q(fusion.x), p["shape"], p["groups"], p["gamma"], p["beta"],
+        low.scale(out), STREAM_BITS,
+    )  # fmt: skip
+
+
+def _l2norm(low: Lowering, fusion: Fusion) -> None:
+    x = low.q(fusion.x)
+    low.values[id(fusion.output)] = layernorm.l2_normalised(low.em, x, fusion.params["axis"])
+
+
+def _instancenorm(low: Lowering, node: ir.Node) -> None:
+    x_value, out = node.inputs[0], node.outputs[0]
+    scale, bias = (const_array(v).astype(np.float64).reshape(-1) for v in node.inputs[1:3])
+    shape = tuple(x_value.shape.dims)
+    low.values[id(out)] = groupnorm.groupnorm(
+        low.em, low.q(x_value), shape, shape[1], scale, bias, low.scale(out), STREAM_BITS
     )
 
 
@@ -291,6 +345,13 @@ def _concat(low: Lowering, node: ir.Node) -> None:
 
 def _resize(low: Lowering, node: ir.Node) -> None:
     out = node.outputs[0]
+    if _attribute(node, "mode", "nearest") == "linear":
+        in_shape, out_shape = tuple(node.inputs[0].shape.dims), tuple(out.shape.dims)
+        low.values[id(out)] = resize.bilinear(
+            low.em, low.q(node.inputs[0]), in_shape, out_shape, _resize_scales(node),
+            _attribute(node, "coordinate_transformation_mode", "half_pixel"),
+        )  # fmt: skip
+        return
     attrs = {
         k: a.value
         for k, a in node.attributes.items()
@@ -302,12 +363,37 @@ def _resize(low: Lowering, node: ir.Node) -> None:
     low.values[id(out)] = QTensor(resized, x.scale, x.bits)
 
 
+def _attribute(node: ir.Node, name: str, default):
+    return node.attributes[name].value if name in node.attributes else default
+
+
+def _resize_scales(node: ir.Node) -> tuple[float, ...]:
+    """ONNX Resize's per-axis scales: the `scales` input, else output size / input size."""
+    given = const_array(node.inputs[2]) if len(node.inputs) > 2 else None
+    if given is not None and given.size:
+        return tuple(float(s) for s in given.reshape(-1))
+    ins, outs = node.inputs[0].shape.dims, node.outputs[0].shape.dims
+    return tuple(o / i for i, o in zip(ins, outs, strict=True))
+
+
 def _resize_check(node: ir.Node) -> str | None:
-    mode = node.attributes["mode"].value if "mode" in node.attributes else "nearest"
-    if mode != "nearest":
-        return f"mode {mode}: only nearest upsampling has an integer form"
-    if node.outputs[0].shape is None or not node.outputs[0].shape.is_static():
-        return "output size unknown"
+    mode = _attribute(node, "mode", "nearest")
+    shapes = [node.inputs[0].shape, node.outputs[0].shape]
+    if any(s is None or not s.is_static() for s in shapes):
+        return "input or output size unknown"
+    if mode == "nearest":
+        return None
+    transform = _attribute(node, "coordinate_transformation_mode", "half_pixel")
+    if mode != "linear":
+        return f"mode {mode}: only nearest and bilinear resizing have integer forms"
+    if len(shapes[0]) != 4 or shapes[0].dims[:2] != shapes[1].dims[:2]:
+        return "linear: only the last two axes of a 4-D tensor may change"
+    if transform not in resize.TRANSFORMS:
+        return f"linear with {transform}: one of {', '.join(resize.TRANSFORMS)} lowers"
+    if _attribute(node, "antialias", 0) and any(
+        o < i for i, o in zip(shapes[0].dims, shapes[1].dims, strict=True)
+    ):
+        return "antialiased downsampling"
     return None
 
 
@@ -339,7 +425,9 @@ RULES = {
     "GlobalAveragePool": _mean,
     "Concat": _concat,
     "Resize": _resize,
+    "InstanceNormalization": _instancenorm,
 }
+_FUSED = {"gelu": _gelu, "groupnorm": _groupnorm, "l2norm": _l2norm}
 
 
 def _hardsigmoid_check(node: ir.Node) -> str | None:
@@ -350,4 +438,18 @@ def _hardsigmoid_check(node: ir.Node) -> str | None:
     return None
 
 
-_CHECKS = {"Resize": _resize_check, "Div": _mul_div_check, "HardSigmoid": _hardsigmoid_check}
+def _instancenorm_check(node: ir.Node) -> str | None:
+    shape = node.inputs[0].shape
+    if shape is None or not shape.is_static():
+        return "input size unknown"
+    if any(const_array(v) is None for v in node.inputs[1:3]):
+        return "scale and bias must be constants"
+    return None
+
+
+_CHECKS = {
+    "Resize": _resize_check,
+    "Div": _mul_div_check,
+    "HardSigmoid": _hardsigmoid_check,
+    "InstanceNormalization": _instancenorm_check,
+}

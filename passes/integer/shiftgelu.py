@@ -31,7 +31,7 @@ def sigmoid(em: Emitter, x: QTensor, gain: float = 1.0, row_max: bool = False) -
     m = em.op("Max", [peak, em.const(0)])
     e1 = shift_exp(em, em.op("Sub", [x64, m]), scale, n)
     e2 = shift_exp(em, em.op("Neg", [m]), scale, n)
-    sigma = normalise(em, e1, em.op("Add", [e1, e2]), SIGMOID_BITS)
+    sigma = normalise(em, e1, em.op("Add", [e1, e2]), SIGMOID_BITS - 1)
     return QTensor(sigma, 2.0 ** -(SIGMOID_BITS - 1), SIGMOID_BITS + 1)
 
 

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import torch
 from block_harness import run_block
-from int_reference import dyadic_requant, hardswish, layernorm, shiftgelu, shiftmax, sigmoid
+from int_reference import (
+    dyadic_requant,
+    hardswish,
+    l2_normalise,
+    layernorm,
+    shiftgelu,
+    shiftmax,
+    sigmoid,
+)
 
 from edgec.passes.integer import activations, arith, linear
 from edgec.passes.integer import layernorm as iln
@@ -29,6 +37,20 @@ def test_requantize_matches_dyadic_reference_and_real_rescale(seed):
     np.testing.assert_array_equal(y, dyadic_requant(x, s_in / s_out, 16))
     real = np.clip(np.round(x * s_in / s_out), -32767, 32767)
     assert np.abs(y - real).max() <= 1 and out.bits == 16
+
+
+@pytest.mark.parametrize("span", [2.0**4, 2.0**20])
+def test_per_channel_requantize_with_a_shared_or_an_own_shift(span):
+    """Gains spanning ≤ 2^12 share one shift (one Clip); wider ones keep a shift each."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-(2**31) + 1, 2**31 - 1, (2, 6, 5))
+    gain = np.geomspace(1 / span, 1, 6).reshape(6, 1)
+    s_in, s_out = 1e-5, 1e-2  # ratios 1e-3 … 1e-9: some saturate, all above 2^-31
+    y, _ = run_block(lambda em, a: arith.requantize(em, a, s_out, 16, gain=gain), [(x, s_in, 32)])
+    np.testing.assert_array_equal(y, dyadic_requant(x, s_in * gain / s_out, 16))
+    assert (np.ndim(arith.dyadic(s_in * gain / s_out)[1]) == 0) == (span <= 2**12)
+    real = np.clip(np.round(x * s_in * gain / s_out), -32767, 32767)
+    assert np.abs(y - real).max() <= 1
 
 
 def test_dyadic_keeps_31_bit_mantissa():
@@ -176,3 +198,32 @@ def test_sigmoid_elementwise(seed):
     np.testing.assert_array_equal(y, sigmoid(x, scale))
     real = torch.sigmoid(torch.tensor(x * scale)).numpy()
     assert np.abs(y * out.scale - real).max() < 0.025  # linear 2^t (~1.3 %) + 1 LSB of 2^-7
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_l2_normalisation(seed):
+    """x / ‖x‖ (Segmenter's mask decoder) for norms over the square root's range."""
+    rng = np.random.default_rng(seed)
+    x = _ints(rng, (3, 7, 48), 16) >> rng.integers(0, 8, (3, 7, 1))  # ‖x‖ ≈ 2^11…2^18
+    y, out = run_block(lambda em, a: iln.l2_normalised(em, a, -1), [(x, 1e-3, 16)])
+    np.testing.assert_array_equal(y, l2_normalise(x))
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    assert out.scale == 2**-16  # the root is good to 1 LSB of ‖x‖, the result floors to 2^-16
+    assert np.all(np.abs(y * out.scale - x / norm) < 1 / norm + 2**-15)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_shiftmax_with_a_calibrated_finer_output_scale(seed):
+    """166 near-uniform logits (Segmenter's decoder): most probabilities are below I-ViT's
+    2^-7 step, so the output scale is 2^-12; a probability past 127 LSB saturates."""
+    rng = np.random.default_rng(seed)
+    scale = 2.0 / 32767
+    x = _ints(rng, (2, 4, 166), 16)
+    y, out = run_block(lambda em, a: ismax.shiftmax(em, a, -1, 166, fraction=12), [(x, scale, 16)])
+    np.testing.assert_array_equal(y, shiftmax(x, scale, fraction=12))
+    real = torch.softmax(torch.tensor(x * scale), -1).numpy()
+    assert out.scale == 2**-12 and y.max() <= 127
+    assert np.abs(y * out.scale - real).max() < 0.1 * real.max() + 2**-12
+    coarse, _ = run_block(lambda em, a: ismax.shiftmax(em, a, -1, 166), [(x, scale, 16)])
+    fine_error = np.abs(y * out.scale - real).mean()
+    assert np.abs(coarse * 2**-7 - real).mean() > 5 * fine_error  # I-ViT's 2^-7 output

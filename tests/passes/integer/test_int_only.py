@@ -68,7 +68,7 @@ def test_vit_lowers_to_integer_only_close_to_float(tiny_vit, helpers):
 def test_ops_without_integer_form_are_all_named_and_nothing_changes(helpers):
     nodes = [
         helper.make_node("Tanh", ["x"], ["s"], name="gate"),
-        helper.make_node("Resize", ["s", "", "k"], ["y"], mode="linear", name="up"),
+        helper.make_node("Resize", ["s", "", "k"], ["y"], mode="cubic", name="up"),
     ]
     scales = helper.make_tensor("k", TensorProto.FLOAT, [4], [1, 1, 2, 2])
     model = build_model(
@@ -78,7 +78,7 @@ def test_ops_without_integer_form_are_all_named_and_nothing_changes(helpers):
     before = helpers.fingerprint(model)
     with pytest.raises(UserError, match="Tanh: gate") as error:
         helpers.run_pass("integer::int_only", model, data="unused.npz")
-    assert "Resize (mode linear" in str(error.value)
+    assert "Resize (mode cubic" in str(error.value)
     assert helpers.fingerprint(model) == before
 
 
