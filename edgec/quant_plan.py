@@ -25,23 +25,33 @@ _COMMON = ["cleanup::infer_shapes", "quant::calibrate", "quant::weights", "quant
 # The runtime's realisation of the common form (docs/quantization.md, "realisation").
 _ORT = ["quant::ort_unsigned_activations", "quant::ort_gemm_split_bias"]
 _REALISATION = {
-    ("w8a8", "onnxruntime"): _ORT,
-    ("w4a8", "onnxruntime"): [*_ORT, "quant::ort_widen_int4"],
+    ("w8a8", "onnxruntime"): [*_ORT, "quant::ort_index_tables"],
+    ("w4a8", "onnxruntime"): [*_ORT, "quant::ort_widen_int4", "quant::ort_index_tables"],
 }
 # Quantized graphs are judged by cosine similarity (ARCHITECTURE.md, verification policy);
 # this catches a collapse on the verification images, the task metric is `fidelity`.
 QUANT_BOUNDS = {"bound": None, "min_cosine": 0.9}
 
 
-def quant_passes(precision: str, runtime: str) -> list[str]:
-    """The quant pass ids for `precision` on `runtime` ([] for fp32)."""
+def quant_passes(precision: str, runtime: str, slow_int8: bool = False) -> list[str]:
+    """The quant pass ids for `precision` on `runtime` ([] for fp32).
+
+    `slow_int8`: ORT on x86 without VNNI, where `quant::ort_slow_int8` gives float activations
+    to the layers whose int8 kernel is slower than float (before calibration: it changes what
+    is quantized) and `quant::ort_fold_weights` lets ORT fold their quantized weights to float.
+    """
     if precision == "fp16":
         return ["quant::fp16"]
     if precision == "int-only":  # from the float graph: it needs ranges W8A8 does not measure
         return ["cleanup::infer_shapes", "integer::int_only"]
     if precision not in QUANTIZED:
         return []
-    return [*_COMMON, *_REALISATION.get((precision, runtime), [])]
+    realisation = _REALISATION.get((precision, runtime), [])
+    passes = [*_COMMON, *realisation]
+    if slow_int8 and realisation:
+        passes.insert(passes.index("quant::calibrate"), "quant::ort_slow_int8")
+        passes.insert(passes.index("quant::ort_index_tables"), "quant::ort_fold_weights")
+    return passes
 
 
 def _with_sensitivity(passes: list[str]) -> list[str]:
@@ -127,7 +137,7 @@ def quantize(model: ir.Model, device: DeviceProfile, config: CompileConfig, on_p
 
     float_model = ir.serde.deserialize_model(ir.serde.serialize_model(model))
     options = quant_options(config, device)
-    passes = quant_passes(config.precision, device.runtime)
+    passes = quant_passes(config.precision, device.runtime, _needs_reduce_range(device))
     if config.accuracy_budget is not None:
         passes = _with_sensitivity(passes)
     records = run_passes(model, passes, options, on_pass=on_pass)

@@ -21,6 +21,9 @@ from edgec.passes._graph import const_array
 RANGE_KEY = "edgec.quant.range"
 KEEP_FLOAT_KEY = "edgec.quant.keep_float"  # on a node: `--accuracy-budget` left it float
 WEIGHT_BITS_KEY = "edgec.quant.weight_bits"  # on a node: `--accuracy-budget` wants 8-bit weights
+# on a node: its int8 kernel is slower than float (`quant::ort_slow_int8`): float activations,
+# weights still stored quantized (the value says why)
+FLOAT_ACTIVATIONS_KEY = "edgec.quant.float_activations"
 
 QUANT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat"}
 WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
@@ -53,7 +56,8 @@ def is_constant(value: ir.Value | None) -> bool:
 
 def is_quantized_node(node: ir.Node) -> bool:
     """An op whose float activations are quantized (not left float by the accuracy budget)."""
-    if node.op_type not in QUANT_OPS or KEEP_FLOAT_KEY in node.metadata_props:
+    marks = node.metadata_props
+    if node.op_type not in QUANT_OPS or KEEP_FLOAT_KEY in marks or FLOAT_ACTIVATIONS_KEY in marks:
         return False
     if node.op_type in ("Add", "Concat"):  # an integer kernel needs every operand quantized
         return all(is_float(v) and not is_constant(v) for v in node.inputs)

@@ -1,7 +1,7 @@
 """`quant::ort_widen_int4`: int4 block weights in a form ONNX Runtime widens to int8 at load.
 
     before: W_q4 (INT4) ─ DequantizeLinear(block_scale, axis=r, block_size=B) ─► Conv
-    after:  W_q4 (INT4) ─ Cast(INT32) ─ Reshape ─ Mul(Cast(k: UINT4 → INT32)) ─ Reshape
+    after:  W_q4 (INT4, blocked shape) ─ Cast(INT32) ─ Mul(Cast(k: UINT4 → INT32)) ─ Reshape
               ─ Cast(INT8) ─ DequantizeLinear(s [O], zp INT8 0, axis=out) ─► Conv
 
 `block_scale = s·k` (docs/quantization.md), so `W_q4·k` is the int8 weight on the
@@ -9,7 +9,8 @@ per-channel scale `s` and the two graphs compute the same weight. Every node of 
 has constant inputs, so ONNX Runtime folds it into one int8 initializer when the session
 loads, and the DQ → Conv → Q unit becomes an integer kernel (QLinearConv), as in W8A8; a
 blocked DequantizeLinear is never folded and runs on every inference. The file keeps the
-4-bit weights and 4-bit multipliers. The ORT pipeline runs this pass last.
+4-bit weights (stored viewed as `[.., nb, B, ..]`, the same bytes, so `k` with a 1 in the
+block's place broadcasts over each block) and 4-bit multipliers.
 """
 
 from __future__ import annotations
@@ -58,20 +59,18 @@ class OrtWidenInt4(EdgecPass):
         k = k.reshape(k_shape)
 
         base = q4_value.name.removesuffix("_q4")
+        blocked = q4.reshape(blocked_shape).astype(ml_dtypes.int4)
+        q4_blocked = add_initializer(model, names, f"{base}_q4_blocked", blocked)
         k_value = add_initializer(model, names, f"{base}_k4", k.astype(ml_dtypes.uint4))
+        shape_out = add_initializer(model, names, f"{base}_shape", np.array(q4.shape, np.int64))
         nodes = [
-            ir.node("Cast", [q4_value], {"to": ir.DataType.INT32}),
+            ir.node("Cast", [q4_blocked], {"to": ir.DataType.INT32}),
             ir.node("Cast", [k_value], {"to": ir.DataType.INT32}),
         ]
-        shape_in = add_initializer(
-            model, names, f"{base}_blocked_shape", np.array(blocked_shape, np.int64)
-        )
-        shape_out = add_initializer(model, names, f"{base}_shape", np.array(q4.shape, np.int64))
-        nodes.append(ir.node("Reshape", [nodes[0].outputs[0], shape_in]))
-        nodes.append(ir.node("Mul", [nodes[2].outputs[0], nodes[1].outputs[0]]))
-        nodes.append(ir.node("Reshape", [nodes[3].outputs[0], shape_out]))
-        nodes.append(ir.node("Cast", [nodes[4].outputs[0]], {"to": ir.DataType.INT8}))
-        shapes = [q4.shape, k.shape, blocked_shape, blocked_shape, q4.shape, q4.shape]
+        nodes.append(ir.node("Mul", [nodes[0].outputs[0], nodes[1].outputs[0]]))
+        nodes.append(ir.node("Reshape", [nodes[2].outputs[0], shape_out]))
+        nodes.append(ir.node("Cast", [nodes[3].outputs[0]], {"to": ir.DataType.INT8}))
+        shapes = [blocked_shape, k.shape, blocked_shape, q4.shape, q4.shape]
         for i, (node, shape) in enumerate(zip(nodes, shapes, strict=True)):
             out = node.outputs[0]
             out.name = names.fresh(f"{base}_widen{i}")
@@ -81,6 +80,7 @@ class OrtWidenInt4(EdgecPass):
         zero = add_initializer(model, names, f"{base}_zero_point", np.zeros(len(channel), np.int8))
         model.graph.insert_before(dq, nodes)
         dq.replace_input_with(0, nodes[-1].outputs[0])
+        drop_if_unused(q4_value)
         dq.replace_input_with(1, scale)
         dq.resize_inputs(3)
         dq.replace_input_with(2, zero)

@@ -7,7 +7,8 @@ calibrated Q/DQ pair, else float 32), and — given `kernels` (tensor name → o
 `runtimes.ort_kernels`) — the kernel that produces its output. `precision` is `w4a8`, `w8a8`,
 `w4a32`/`w8a32` (weights only) or `fp32`, by those facts alone; `integer_kernel` says
 whether the kernel is an integer one (QLinear*, QGemm, …). `sensitivity` and `fallback` are
-`quant::sensitivity`'s score and what the accuracy budget did to the layer.
+`quant::sensitivity`'s score and what the accuracy budget (or `quant::ort_slow_int8`) did to
+the layer.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
                 "precision": _precision(stored, a_in, a_out, kernel),
                 "sensitivity": _sensitivity(node),
                 "fallback": node.metadata_props.get(_policy.KEEP_FLOAT_KEY)
+                or node.metadata_props.get(_policy.FLOAT_ACTIVATIONS_KEY)
                 or ("8-bit weights" if _policy.WEIGHT_BITS_KEY in node.metadata_props else None),
             }
         )
@@ -74,28 +76,48 @@ def _sensitivity(node: ir.Node) -> float | None:
 
 def _weight(value: ir.Value) -> tuple[int | None, int | None, int | None]:
     """(bits stored, bits computed, block size) of a weight input; Nones when float."""
+    folded = _folded_source(value)
+    if folded is not None:  # quant::ort_fold_weights: stored narrow, computed in float
+        return _stored_bits(folded, _BITS.get(folded.dtype)), 32, None
     dq = value.producer()
     if dq is None or dq.op_type != "DequantizeLinear":
         return None, None, None
     source = dq.inputs[0]
     block = dq.attributes["block_size"].as_int() if "block_size" in dq.attributes else None
     computed = _BITS.get(source.dtype)
-    stored = computed
+    return _stored_bits(source, computed), computed, block
+
+
+def _folded_source(value: ir.Value) -> ir.Value | None:
+    """The integer tensor of a `Mul(Cast(q → FLOAT), scale)` weight, else None."""
+    mul = value.producer()
+    if mul is None or mul.op_type != "Mul" or const_array(mul.inputs[1]) is None:
+        return None
+    cast = mul.inputs[0].producer()
+    if cast is None or cast.op_type != "Cast" or _BITS.get(cast.inputs[0].dtype) is None:
+        return None
+    return cast.inputs[0]
+
+
+def _stored_bits(source: ir.Value, bits: int | None) -> int | None:
+    """`bits`, or 4 when `source` comes from the ORT widening of an int4 initializer."""
+    stored = bits
     node = source.producer()
     while node is not None:  # the ORT widening: Cast(INT4 → …) … Cast(INT8)
         if node.op_type == "Cast" and _BITS.get(node.inputs[0].dtype) == 4:
             stored = 4
             break
         node = node.inputs[0].producer() if node.inputs else None
-    return stored, computed, block
+    return stored
 
 
 def _qmax(value: ir.Value) -> int | None:
     """The largest |stored integer| of a weight behind a DequantizeLinear (int4 before widening)."""
+    source = _folded_source(value)
     dq = value.producer()
-    if dq is None or dq.op_type != "DequantizeLinear":
+    if source is None and (dq is None or dq.op_type != "DequantizeLinear"):
         return None
-    source = dq.inputs[0]
+    source = source if source is not None else dq.inputs[0]
     while source.producer() is not None and source.producer().op_type in _WIDENING:
         source = source.producer().inputs[0]  # the ORT widening: report the stored int4
     array = const_array(source)

@@ -7,10 +7,11 @@
 The exact form (axes, the two-level int4 scales, which layers stay 8-bit) is
 docs/quantization.md's; the arithmetic is `weight_math.py`. With bits=4 a layer whose
 reduction has fewer than `min_reduction` elements per output channel (depthwise, stem) gets
-8 bits, and so does one whose reduction is not a multiple of `block_size` (no partial
-blocks, so every backend can widen int4 to int8 by reshaping), and so does one the accuracy
-budget wants at 8 bit (`_policy.WEIGHT_BITS_KEY`). Layers the accuracy budget keeps float
-(`_policy.KEEP_FLOAT_KEY`) are left alone. A
+8 bits. A reduction that is not a multiple of `block_size` gets the largest smaller block
+(halving, down to `min_block`) that divides it, e.g. 48 → 16 (no partial blocks, so every
+backend can widen int4 to int8 by reshaping); with none it gets 8 bits, and so does a layer
+the accuracy budget wants at 8 bit (`_policy.WEIGHT_BITS_KEY`). Layers marked float
+(`_policy.KEEP_FLOAT_KEY`: the accuracy budget, `quant::ort_slow_int8`) are left alone. A
 quantized weight is no longer a constant input, so a second run changes nothing.
 """
 
@@ -45,6 +46,7 @@ class QuantizeWeights(EdgecPass):
         block_size: int = 32
         reduce_range: bool = False
         min_reduction: int = 32
+        min_block: int = 16  # smallest block for a reduction that `block_size` does not divide
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         opts = self.options
@@ -64,14 +66,16 @@ class QuantizeWeights(EdgecPass):
             array = const_array(weight)
             out_axis, red_axis = axes
             reduction = array.shape[red_axis]
+            block = layer_block(reduction, opts.block_size, opts.min_block)
             four = (
                 opts.bits == 4
                 and node.metadata_props.get(_policy.WEIGHT_BITS_KEY) != "8"
                 and reduction >= opts.min_reduction
-                and reduction % opts.block_size == 0
+                and block is not None
             )
             if four:
-                self._int4(model, node, weight, array, axes, names)
+                self._int4(model, node, weight, array, axes, block, names)
+                self.stats["int4_smaller_block"] += block != opts.block_size
             else:
                 self._int8(model, node, weight, array, out_axis, names)
             self.stats["int4_layers" if four else "int8_layers"] += 1
@@ -96,17 +100,27 @@ class QuantizeWeights(EdgecPass):
         ]
         _insert_dq(node, inputs, {"axis": out_axis}, weight, names)
 
-    def _int4(self, model, node, weight, array, axes, names) -> None:
+    def _int4(self, model, node, weight, array, axes, block, names) -> None:
         out_axis, red_axis = axes
         k_max = 7 if self.options.reduce_range else 15
-        quant = int4_blocks(array, out_axis, red_axis, self.options.block_size, k_max)
+        quant = int4_blocks(array, out_axis, red_axis, block, k_max)
         inputs = [
             add_initializer(model, names, f"{weight.name}_q4", quant.q.astype(ml_dtypes.int4)),
             add_initializer(model, names, f"{weight.name}_block_scale", quant.block_scale),
         ]
-        attrs = {"axis": red_axis, "block_size": self.options.block_size}
+        attrs = {"axis": red_axis, "block_size": block}
         dq = _insert_dq(node, inputs, attrs, weight, names)
         dq.metadata_props[CHANNEL_SCALE_KEY] = json.dumps(quant.channel_scale.tolist())
+
+
+def layer_block(reduction: int, block_size: int, min_block: int) -> int | None:
+    """`block_size`, or the largest half, quarter… of it (≥ `min_block`) dividing `reduction`."""
+    block = block_size
+    while block >= min_block:
+        if reduction % block == 0:
+            return block
+        block //= 2
+    return None
 
 
 def weight_axes(node: ir.Node) -> tuple[int, int] | None:

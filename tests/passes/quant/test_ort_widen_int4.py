@@ -30,7 +30,10 @@ def test_widening_computes_the_same_and_runs_on_integer_kernels(helpers, net, ca
     while node is not None:
         chain.append(node.op_type)
         node = node.inputs[0].producer()
-    assert chain == ["Cast", "Reshape", "Mul", "Reshape", "Cast"]
+    assert chain == ["Cast", "Reshape", "Mul", "Cast"]
+    mul = dq.inputs[0].producer().inputs[0].producer().inputs[0].producer()
+    stored_q4 = mul.inputs[0].producer().inputs[0]  # kept in the blocked view [O, nb, B, 1, 1]
+    assert stored_q4.dtype == ir.DataType.INT4 and list(stored_q4.shape) == [64, 2, 32, 1, 1]
     stored = [v for v in blocked.graph.initializers.values() if v.dtype == ir.DataType.INT4]
     assert len(stored) == 2  # the 4-bit weights stay 4-bit in the file
     feeds = {"x": np.load(calib_file)[:1]}

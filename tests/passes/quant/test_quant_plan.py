@@ -17,8 +17,15 @@ def test_passes_per_precision_and_runtime():
     assert quant_passes("w8a8", "tensorrt") == common  # other backends lower the common form
     assert quant_passes("w4a8", "onnxruntime") == [
         *common, "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
-        "quant::ort_widen_int4",
+        "quant::ort_widen_int4", "quant::ort_index_tables",
     ]  # fmt: skip
+    # x86 without VNNI: the slow-int8 layers are marked before calibration, on ORT only
+    assert quant_passes("w8a8", "onnxruntime", slow_int8=True) == [
+        "cleanup::infer_shapes", "quant::ort_slow_int8", *common[1:],
+        "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
+        "quant::ort_fold_weights", "quant::ort_index_tables",
+    ]  # fmt: skip
+    assert quant_passes("w8a8", "tensorrt", slow_int8=True) == common
 
 
 def test_options_follow_the_precision_the_host_and_the_user():

@@ -10,6 +10,7 @@ import pytest
 from edgec.errors import UserError
 from edgec.passes._graph import const_array
 from edgec.passes.quant.weight_math import int4_blocks, int8_per_channel
+from edgec.passes.quant.weights import layer_block
 
 
 def _weights(m: ir.Model) -> dict[str, np.ndarray]:
@@ -66,9 +67,21 @@ def test_int4_golden_blocks_and_fallbacks(helpers, net):
     helpers.assert_idempotent("quant::weights", net, bits=4, block_size=32)
 
 
-def test_int4_block_not_dividing_the_reduction_falls_back_to_int8(helpers, net):
+def test_int4_block_not_dividing_the_reduction_halves_then_falls_back_to_int8(helpers, make_net):
+    net = make_net()
     _, p = helpers.run_pass("quant::weights", net, bits=4, block_size=128)
+    assert p.stats["int4_layers"] == 2 and p.stats["int4_smaller_block"] == 2  # 64 = 1 × 64
+    assert _dq_of(net, "conv2").attributes["block_size"].as_int() == 64
+    net = make_net()
+    _, p = helpers.run_pass("quant::weights", net, bits=4, block_size=128, min_block=128)
     assert p.stats["int8_layers"] == 3 and not p.stats["int4_layers"]
+
+
+@pytest.mark.parametrize(
+    ("reduction", "block"), [(64, 32), (48, 16), (80, 16), (40, None), (16, 16), (8, None)]
+)
+def test_layer_block_is_the_largest_halving_that_divides(reduction, block):
+    assert layer_block(reduction, 32, 16) == block
 
 
 def test_reduce_range_uses_7_bit_weights(helpers, net):
