@@ -18,14 +18,22 @@ with its defaults (4 bit, block 128).
 Prints a table and saves bench/results/quant.json. Goals (issue 4): W8A8 within 0.3 points
 of fp32, W4A8 within 1.0; W4A8 file ≤ 0.2× fp32; at 1 thread W8A8 ≤ 0.7× fp32 latency and
 W4A8 no slower than W8A8.
+
+Latency: wall-clock p50 of `measure_interleaved` per thread count, and at 1 thread also the
+median *thread CPU time* per inference (`cpu_ms_1t`, interleaved the same way): with one
+thread ORT runs every kernel on the calling thread, so CPU time does not count the time the
+process waits for a core on a shared, loaded machine. The load average before and after is
+saved with the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +132,19 @@ def ort_matmul_nbits(fp32: Path, out: Path) -> Path:
     return out
 
 
+def cpu_ms_interleaved(fns: dict, rounds: int, per_round: int = 5) -> dict[str, float]:
+    """Median thread CPU ms per call of each 1-thread `fns` entry, variants interleaved."""
+    tags = list(fns)
+    samples: dict[str, list[float]] = {tag: [] for tag in tags}
+    for r in range(rounds):
+        for tag in tags[r % len(tags) :] + tags[: r % len(tags)]:
+            for _ in range(per_round):
+                start = time.thread_time_ns()
+                fns[tag]()
+                samples[tag].append((time.thread_time_ns() - start) / 1e6)
+    return {tag: float(np.median(v)) for tag, v in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--eval-count", type=int, default=None)
@@ -159,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 "size_mb": round(paths[tag].stat().st_size / 1e6, 3),
             }
         sample = {session(paths["fp32"], 1).get_inputs()[0].name: calib_x[:1]}
+        load = {"before": os.getloadavg()}
         for threads in args.threads:
             fns = {}
             for tag, path in paths.items():
@@ -167,18 +189,25 @@ def main(argv: list[str] | None = None) -> int:
             stats = measure_interleaved(fns, rounds=args.rounds, per_round=10, threads=threads)
             for tag, st in stats.items():
                 rows[tag][f"p50_ms_{threads}t"] = round(st.p50_ms, 3)
+            if threads == 1:
+                for tag, ms in cpu_ms_interleaved(fns, args.rounds * 2).items():
+                    rows[tag]["cpu_ms_1t"] = round(ms, 3)
+        load["after"] = os.getloadavg()
         layers = {p: manifests[p]["quantization"]["summary"] for p in ("w8a8", "w4a8")}
     report = {
         "host": host_facts(),
         "toolchain": toolchain_versions(),
         "calibration": {"images": len(calib_idx), "which": "CIFAR-10 test index % 40 == 0"},
         "evaluation": {"images": len(eval_idx), "which": "the other test images"},
+        "load_average_1_5_15min": load,
         "rows": rows,
         "edgec_layers": layers,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     cols = ["top1", "top1_agreement_vs_fp32", "size_mb"] + [f"p50_ms_{t}t" for t in args.threads]
+    cols += ["cpu_ms_1t"] if 1 in args.threads else []
+    print(f"load average before/after: {load}")
     print("| variant | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for tag, row in rows.items():
