@@ -24,9 +24,11 @@ Files `emit` writes: `<name>.mlpackage` (a folder: `Manifest.json`, the model sp
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx_ir as ir
 
 from edgec.artifact import Artifact
@@ -36,6 +38,9 @@ from edgec.runtimes.coreml_sdk import DEFAULT_MIN_IOS, MIN_IOS, NAME, deployment
 __all__ = ["MIN_IOS", "NAME", "PRECISIONS", "available", "check", "emit", "ensure_supported"]
 
 PRECISIONS = ("fp16", "fp32", "w8a8", "w4a8")
+# Packages are built with fixed input shapes (the lowering resolves every shape statically);
+# multi-graph compiles export dynamic dims at their example size for this backend.
+DYNAMIC_SHAPES = False
 
 
 def available() -> tuple[bool, str]:
@@ -104,18 +109,25 @@ def emit(
     min_ios: str | None = None,
     ort_format: bool = False,
     verify: bool = True,
+    split_heads: bool = False,
+    example_inputs: dict[str, np.ndarray] | None = None,
 ) -> Artifact:
     """Write `<name>.mlpackage` into `out_dir` and return the Artifact (see the module doc).
 
     `min_ios` defaults to ios18 for w4a8 and ios17 otherwise. With `verify` (default) the
-    saved package is reloaded and its MIL program evaluated on one deterministic input with
-    edgec's numpy reference evaluator and compared with ONNX Runtime on `model`; the result
-    is in `details["reference_check"]`. Nothing is written when the graph cannot be lowered.
+    saved package is reloaded and its MIL program evaluated on one deterministic input (or
+    `example_inputs`, ONNX input name → array, for graphs whose inputs are not images, e.g.
+    indices) with edgec's numpy reference evaluator and compared with ONNX Runtime on
+    `model`; the result is in `details["reference_check"]`. `split_heads` (the compile asked
+    for the Neural Engine's split-head layout) holds every tensor to rank ≤ 4, else rank ≤ 5;
+    the reloaded program is checked for it (`details["structure"]`), and a tensor above it is a
+    `UserError` naming the ops. Nothing is written when the graph cannot be lowered.
     """
     from edgec.runtimes.coreml_app import AppInterface, swift_snippet
-    from edgec.runtimes.coreml_lower import lower
+    from edgec.runtimes.coreml_lower import MAX_RANK, SPLIT_HEADS_RANK, lower
     from edgec.runtimes.coreml_package import convert, inspect_package, save
     from edgec.runtimes.coreml_placement import placement_notes
+    from edgec.runtimes.coreml_verify import check_structure
 
     if precision not in PRECISIONS:
         raise UserError(
@@ -131,12 +143,14 @@ def emit(
             "w4a8 on Core ML needs iOS18 (int4 constexpr weights)", "use --min-ios ios18"
         )
     app = AppInterface.from_model(model)
+    max_rank = SPLIT_HEADS_RANK if split_heads else MAX_RANK
     lowered = lower(
         model,
         target=target,
         input_names={app.input_name: app.coreml_input},
         input_transforms=app.input_transforms(),
         output_transforms=app.output_transforms(),
+        max_rank=max_rank,
     )
     if lowered.problems:
         _raise_unsupported(lowered.problems)
@@ -156,6 +170,11 @@ def emit(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.mlpackage"
     save(mlmodel, path)
+    try:
+        structure = check_structure(path, max_rank, "split heads" if split_heads else "Core ML")
+    except UserError:
+        shutil.rmtree(path)  # never leave a package that failed its check
+        raise
     package = inspect_package(path)
     outputs = [o["name"] for o in package["outputs"]]
     details: dict[str, Any] = {
@@ -164,11 +183,15 @@ def emit(
         "minimum_deployment_target": MIN_IOS[min_ios],
         "compute_precision": "fp32" if precision == "fp32" else "fp16",
         "package": package,
+        "structure": structure,
         "layers": {"weights": lowered.weights, "activations": lowered.activations},
         "placement": placement_notes(
             {**package, "compute_precision": precision}, lowered.weights, device
         ),
-        "usage": {"language": "swift", "code": swift_snippet(app, name, outputs)},
+        "usage": {
+            "language": "swift",
+            "code": swift_snippet(app, name, outputs, package["inputs"]),
+        },
         "notes": [
             "Core ML cannot run on Linux: the package was built, saved and reloaded with "
             "coremltools, and its MIL program evaluated by edgec's numpy reference evaluator",
@@ -182,7 +205,7 @@ def emit(
     if verify:
         from edgec.runtimes.coreml_verify import reference_check
 
-        details["reference_check"] = reference_check(model, path, app, realised)
+        details["reference_check"] = reference_check(model, path, app, realised, example_inputs)
     return Artifact(path, NAME, realised, [], details)
 
 

@@ -165,8 +165,11 @@ class AppInterface:
         return docs
 
 
-def swift_snippet(app: AppInterface, package_name: str, outputs: list[str]) -> str:
-    """A short Swift program that loads the compiled model and runs one image (or array)."""
+def swift_snippet(
+    app: AppInterface, package_name: str, outputs: list[str], arrays: list[dict] | None = None
+) -> str:
+    """A short Swift program that loads the compiled model and runs one image (or arrays:
+    `arrays` are the package's inputs as `inspect_package` lists them, name/shape/dtype)."""
     cls = re.sub(r"\W", "_", package_name)  # the class Xcode generates from the file name
     if app.is_image and app.labels is not None:
         return "\n".join(
@@ -199,14 +202,14 @@ def swift_snippet(app: AppInterface, package_name: str, outputs: list[str]) -> s
                 f"print(output.{first}.shape)",
             ]
         )
-    shape = ", ".join(str(max(d, 1)) for d in app.input_shape)
-    return "\n".join(
-        [
-            "import CoreML",
-            "",
-            f"let model = try {cls}(configuration: MLModelConfiguration())",
-            f"let x = try MLMultiArray(shape: [{shape}], dataType: .float32)",
-            f"let output = try model.prediction({app.coreml_input}: x)",
-            f"print(output.{outputs[0]}.shape)",
-        ]
-    )
+    arrays = arrays or [
+        {"name": app.coreml_input, "shape": [max(d, 1) for d in app.input_shape], "dtype": "fp32"}
+    ]
+    lines = ["import CoreML", "", f"let model = try {cls}(configuration: MLModelConfiguration())"]
+    for array in arrays:
+        shape = ", ".join(str(d) for d in array["shape"])
+        kind = ".int32" if array.get("dtype") == "int32" else ".float32"
+        lines.append(f"let {array['name']} = try MLMultiArray(shape: [{shape}], dataType: {kind})")
+    call = ", ".join(f"{a['name']}: {a['name']}" for a in arrays)
+    lines += [f"let output = try model.prediction({call})", f"print(output.{outputs[0]}.shape)"]
+    return "\n".join(lines)

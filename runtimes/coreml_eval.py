@@ -28,6 +28,8 @@ _DTYPES = {
     "fp16": np.float16,
     "fp32": np.float32,
     "int32": np.int32,
+    "int16": np.int16,
+    "uint16": np.uint16,
     "int8": np.int8,
     "uint8": np.uint8,
     "bool": np.bool_,
@@ -123,7 +125,8 @@ def _explicit_pads(pad_type, pad, size, kernel, strides, dilations) -> list[tupl
 
 def _conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilations=None,
           groups=1):  # fmt: skip
-    """N×C×H×W convolution (1-D treated as H = 1), grouped, by sliding windows + einsum."""
+    """N×C×spatial convolution (2-D and 3-D; 1-D treated as H = 1), grouped, by sliding
+    windows + einsum."""
     x, w = _f(x), _f(weight)
     one_d = x.ndim == 3
     if one_d:
@@ -131,22 +134,25 @@ def _conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilati
         strides = [1, *(strides if strides is not None else [1])]
         dilations = [1, *(dilations if dilations is not None else [1])]
         pad = None if pad is None else [0, 0, *pad]
-    strides = [int(s) for s in (strides if strides is not None else [1, 1])]
-    dilations = [int(d) for d in (dilations if dilations is not None else [1, 1])]
+    spatial = x.ndim - 2
+    strides = [int(s) for s in (strides if strides is not None else [1] * spatial)]
+    dilations = [int(d) for d in (dilations if dilations is not None else [1] * spatial)]
     kernel = [(k - 1) * d + 1 for k, d in zip(w.shape[2:], dilations, strict=True)]
     pads = _explicit_pads(pad_type, pad, x.shape[2:], w.shape[2:], strides, dilations)
     x = np.pad(x, [(0, 0), (0, 0), *pads])
     n, c = x.shape[:2]
     g = int(groups)
     o = w.shape[0]
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
-    windows = windows[:, :, :: strides[0], :: strides[1], :: dilations[0], :: dilations[1]]
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, x.ndim)))
+    steps = tuple(slice(None, None, s) for s in strides + dilations)
+    windows = windows[(slice(None), slice(None), *steps)]
     windows = windows.reshape(n, g, c // g, *windows.shape[2:])
     wg = w.reshape(g, o // g, c // g, *w.shape[2:])
-    y = np.einsum("ngchwij,gocij->ngohw", windows, wg, optimize=True)
+    out, taps = "hwz"[:spatial], "ijk"[:spatial]
+    y = np.einsum(f"ngc{out}{taps},goc{taps}->ngo{out}", windows, wg, optimize=True)
     y = y.reshape(n, o, *y.shape[3:])
     if bias is not None:
-        y = y + _bshape(bias, 4)
+        y = y + _bshape(bias, 2 + spatial)
     return y[:, :, 0] if one_d else y
 
 
@@ -373,6 +379,16 @@ def _binary(fn):
     return lambda x, y: fn(_f(x), _f(y)) if np.asarray(x).dtype.kind == "f" else fn(x, y)
 
 
+def _gather_nd(x, indices, batch_dims=0, validate_indices=False):
+    """MIL gather_nd: index tuples in the last axis of `indices` pick slices of `x`."""
+    x, idx, batch = np.asarray(x), np.asarray(indices, np.int64), int(batch_dims)
+    if batch:
+        return np.stack([_gather_nd(a, i, batch - 1) for a, i in zip(x, idx, strict=True)])
+    depth = idx.shape[-1]
+    picked = [x[tuple(i)] for i in idx.reshape(-1, depth)]
+    return np.asarray(picked).reshape(idx.shape[:-1] + x.shape[depth:])
+
+
 KERNELS = {
     "add": _binary(np.add),
     "sub": _binary(np.subtract),
@@ -391,6 +407,23 @@ KERNELS = {
     "erf": lambda x: _erf(_f(x)),
     "exp": lambda x: np.exp(_f(x)),
     "sqrt": lambda x: np.sqrt(_f(x)),
+    "sin": lambda x: np.sin(_f(x)),
+    "cos": lambda x: np.cos(_f(x)),
+    "equal": _binary(np.equal),
+    "greater": _binary(np.greater),
+    "less": _binary(np.less),
+    "greater_equal": _binary(np.greater_equal),
+    "less_equal": _binary(np.less_equal),
+    "not_equal": _binary(np.not_equal),
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_not": np.logical_not,
+    "tile": lambda x, reps: np.tile(x, [int(r) for r in reps]),
+    "select": lambda cond, a, b: np.where(np.asarray(cond, bool), a, b),
+    "reduce_argmax": lambda x, axis=-1, keep_dims=False, output_dtype="int32": np.argmax(
+        _f(x), axis=int(axis), keepdims=bool(keep_dims)
+    ),
+    "gather_nd": _gather_nd,
     "clip": lambda x, alpha, beta: np.clip(_f(x), float(alpha), float(beta)),
     "gelu": _gelu,
     "identity": lambda x: x,
@@ -411,6 +444,7 @@ KERNELS = {
     "reduce_mean": _reduce(np.mean),
     "reduce_sum": _reduce(np.sum),
     "reduce_max": _reduce(np.max),
+    "reduce_l2_norm": _reduce(lambda x, **kw: np.sqrt(np.sum(x * x, **kw))),
     "reshape": _reshape,
     "transpose": lambda x, perm: np.transpose(x, [int(p) for p in perm]),
     "squeeze": lambda x, axes=None: np.squeeze(

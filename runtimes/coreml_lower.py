@@ -26,10 +26,13 @@ import numpy as np
 import onnx_ir as ir
 
 from edgec.runtimes.coreml_ops import FLOAT_OPS, shape_inputs
+from edgec.runtimes.coreml_ops_index import INDEX_OPS
 from edgec.runtimes.coreml_qdq import QDQ_OPS, QuantNeedsIOS18, QuantPlan
 from edgec.runtimes.coreml_sdk import import_ct
+from edgec.runtimes.coreml_wide import Wide, lower_wide
 
 MAX_RANK = 5  # Core ML tensors have at most rank 5
+SPLIT_HEADS_RANK = 4  # the Neural Engine layout split heads asks for (Apple's guidance)
 
 
 class _NotLowered(Exception):
@@ -53,16 +56,17 @@ class Lowered:
 
 def supported_op_types() -> set[str]:
     """Every ONNX op type (default domain) the lowering knows."""
-    return set(FLOAT_OPS) | set(QDQ_OPS)
+    return set(FLOAT_OPS) | set(INDEX_OPS) | set(QDQ_OPS)
 
 
 class Context:
     """What a lowering function sees: the builder and the ONNX values lowered so far."""
 
-    def __init__(self, mb, plan: QuantPlan, opset: int):
+    def __init__(self, mb, plan: QuantPlan, opset: int, max_rank: int = MAX_RANK):
         self.mb = mb
         self.plan = plan
         self.opset = opset  # the ONNX default-domain opset, for folding constant nodes
+        self.max_rank = max_rank  # no MIL tensor above it (`coreml_wide` folds layout chains)
         self.values: dict[str, Any] = {}  # ONNX value name → MIL Var or numpy constant
         self.names: set[str] = set()
         self.node_names: dict[int, str] = {}
@@ -86,6 +90,8 @@ class Context:
         got = self.values[value.name]
         if isinstance(got, np.ndarray) and got.dtype.kind == "f":
             return got.astype(np.float32)
+        if isinstance(got, np.ndarray) and got.dtype == np.int64:
+            return got.astype(np.int32)  # Core ML's integer tensors are int32
         return got
 
     def var(self, value: ir.Value):
@@ -120,6 +126,9 @@ class Context:
     def unsupported(self, node: ir.Node, what: str) -> Exception:
         return _NotLowered(node.op_type, f"{what} is not lowered to Core ML")
 
+    def too_high_rank(self, node: ir.Node, rank: int) -> Exception:
+        return _NotLowered(f"rank > {self.max_rank}", _rank_reason(node, rank, self.max_rank))
+
 
 def mil_name(name: str) -> str:
     """`name` as a legal MIL identifier (what an ONNX output is called in the package)."""
@@ -134,6 +143,7 @@ def lower(
     input_names: dict[str, str] | None = None,
     input_transforms: dict[str, Callable] | None = None,
     output_transforms: dict[str, Callable] | None = None,
+    max_rank: int = MAX_RANK,
 ) -> Lowered:
     """Build the MIL program for `model`'s main graph (see the module docstring).
 
@@ -141,7 +151,9 @@ def lower(
     right after an input (the image preprocessing); `output_transforms[name](mb, var) -> [vars]`
     turns a graph output into the package's outputs, named from its `names` attribute (which
     are reserved); other outputs keep their ONNX names (made MIL-legal). Failures are in `problems`
-    (`{key: ([node names], reason)}`); when there are any, `program` is None.
+    (`{key: ([node names], reason)}`); when there are any, `program` is None. No MIL tensor
+    is above `max_rank` (4 where split heads were asked for): higher-rank layout chains are
+    lowered folded (`coreml_wide`), anything else above it is a problem.
     """
     import_ct()
     from coremltools.converters.mil.mil import Builder as mb
@@ -149,7 +161,7 @@ def lower(
 
     graph = model.graph
     plan = QuantPlan.scan(graph, ios=int(target.name.removeprefix("iOS")))
-    cx = Context(mb, plan, model.opset_imports.get("", 18))
+    cx = Context(mb, plan, model.opset_imports.get("", 18), max_rank)
     problems: dict[str, tuple[list[str], str]] = {}
     input_names = input_names or {}
     specs = {}
@@ -161,7 +173,9 @@ def lower(
                   "Core ML packages are built here with fixed input shapes; compile without "
                   "--dynamic-batch (or give the ONNX input a static shape)")  # fmt: skip
             dims = [1 if d is None else d for d in dims] or [1]
-        specs[input_names.get(value.name, value.name)] = mb.placeholder(shape=tuple(dims))
+        specs[input_names.get(value.name, value.name)] = mb.placeholder(
+            shape=tuple(dims), dtype=_placeholder_dtype(value)
+        )
     input_transforms = input_transforms or {}
     output_transforms = output_transforms or {}
     poisoned: set[str] = set()
@@ -188,6 +202,10 @@ def lower(
             if value.name in poisoned or value.name not in cx.values:
                 continue
             got = cx.values[value.name]
+            if isinstance(got, Wide):
+                why = f"graph output {value.name} is rank {len(got.shape)}; the limit is {max_rank}"
+                _note(problems, f"rank > {max_rank}", value.name, why)
+                continue
             transform = output_transforms.get(value.name)
             if transform:
                 outputs += transform(mb, got)
@@ -245,6 +263,11 @@ def _lower_node(cx: Context, node: ir.Node, problems, poisoned: set[str]) -> Non
             for value, array in zip(node.outputs, folded, strict=True):
                 cx.values[value.name] = _promoted(array)
             return
+        wide = lower_wide(cx, node)  # a layout chain above the rank limit, kept folded
+        if wide is not None:
+            for value, result in zip(node.outputs, wide, strict=True):
+                cx.values[value.name] = result
+            return
         lowering = _lowering(node)
         for pos in shape_inputs(node.op_type):
             if pos < len(node.inputs) and node.inputs[pos] is not None:
@@ -257,7 +280,7 @@ def _lower_node(cx: Context, node: ir.Node, problems, poisoned: set[str]) -> Non
                     )
         results = lowering(cx, node)
         for value, result in zip(node.outputs, results, strict=True):
-            _check_rank(result, node)
+            _check_rank(cx, result, node)
             cx.values[value.name] = result
     except QuantNeedsIOS18 as e:
         hint = "compile with --min-ios ios18 (or quantize weights per-channel int8)"
@@ -277,7 +300,7 @@ def _lowering(node: ir.Node):
             f"{node.domain}::{node.op_type}",
             f"ops of domain {node.domain!r} have no Core ML lowering",
         )
-    table = {**FLOAT_OPS, **QDQ_OPS}
+    table = {**FLOAT_OPS, **INDEX_OPS, **QDQ_OPS}
     if node.op_type not in table:
         raise _NotLowered(node.op_type, f"{node.op_type} has no Core ML lowering in edgec")
     return table[node.op_type]
@@ -289,15 +312,33 @@ def _promoted(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) if array.dtype.kind == "f" else array
 
 
-def _check_rank(result, node: ir.Node) -> None:
+def _check_rank(cx: Context, result, node: ir.Node) -> None:
     rank = getattr(result, "rank", None)
     if rank is None and isinstance(result, np.ndarray):
         rank = result.ndim
-    if rank is not None and rank > MAX_RANK:
-        raise _NotLowered(
-            f"rank > {MAX_RANK}",
-            f"{node.op_type} makes a rank-{rank} tensor; Core ML allows at most rank {MAX_RANK}",
-        )
+    if rank is not None and rank > cx.max_rank:
+        raise cx.too_high_rank(node, rank)
+
+
+def _rank_reason(node: ir.Node, rank: int, limit: int) -> str:
+    why = (
+        "Core ML allows at most rank 5"
+        if limit >= MAX_RANK
+        else f"split heads ask for rank ≤ {limit} (the Neural Engine layout); compile with "
+        "--pipeline default to allow Core ML's rank 5 (volumes, e.g. 3-D convolutions)"
+    )
+    return f"{node.op_type} works on a rank-{rank} tensor; {why}"
+
+
+_INT_INPUTS = {ir.DataType.INT64, ir.DataType.INT32, ir.DataType.INT16, ir.DataType.INT8}
+
+
+def _placeholder_dtype(value: ir.Value):
+    """fp32 for float inputs (precision is set at conversion), int32 for integer ones (Core
+    ML has no int64 inputs: the app passes Int32 arrays)."""
+    from coremltools.converters.mil.mil import types
+
+    return types.int32 if value.dtype in _INT_INPUTS else types.fp32
 
 
 def _note(problems, key: str, label: str, reason: str) -> None:

@@ -364,14 +364,21 @@ def _identity(cx, node):
 _FLOAT_TYPES = {ir.DataType.FLOAT, ir.DataType.FLOAT16, ir.DataType.DOUBLE, ir.DataType.BFLOAT16}
 
 
+_CAST_TO = {ir.DataType.BOOL: "bool", ir.DataType.INT32: "int32", ir.DataType.INT64: "int32"}
+
+
 def _cast(cx, node):
     """Float → float casts (quant::fp16 puts them at the graph's edges) are no-ops here: the
-    program's precision is set for all ops at conversion (`compute_precision`)."""
+    program's precision is set for all ops at conversion (`compute_precision`). Casts from or
+    to bool and integers (a binarised mask) are MIL `cast`s; int64 is int32 in Core ML."""
     to = ir.DataType(int(_attr(node, "to", 0)))
     source = node.inputs[0].dtype
     if to in _FLOAT_TYPES and (source is None or source in _FLOAT_TYPES):
         return [cx.mb.identity(x=cx.var(node.inputs[0]), name=cx.out(node))]
-    raise cx.unsupported(node, f"Cast from {source} to {to.name}")
+    dtype = "fp32" if to in _FLOAT_TYPES else _CAST_TO.get(to)
+    if dtype is None:
+        raise cx.unsupported(node, f"Cast from {source} to {to.name}")
+    return [cx.mb.cast(x=cx.var(node.inputs[0]), dtype=dtype, name=cx.out(node))]
 
 
 def _pow(cx, node):
@@ -413,12 +420,11 @@ _BILINEAR_SAMPLING = {
 
 def _resize(cx, node):
     """4-D spatial Resize: bilinear (half-pixel or align-corners) to any size, or nearest
-    (asymmetric, floor) by integer factors — what exporters write for F.interpolate."""
+    (asymmetric, floor) by integer factors — what exporters write for F.interpolate; 5-D
+    trilinear as two bilinear resizes (`_trilinear`)."""
     x = cx.var(node.inputs[0])
-    if x.rank != 4:  # e.g. SegFormer3D's trilinear upsampling of volumes
-        raise cx.unsupported(
-            node, f"Resize of a rank-{x.rank} tensor (Core ML's resize ops are 2-D: N×C×H×W)"
-        )
+    if x.rank not in (4, 5):
+        raise cx.unsupported(node, f"Resize of a rank-{x.rank} tensor")
     sizes = node.inputs[3] if len(node.inputs) > 3 else None
     if sizes is not None:
         out = [int(v) for v in cx.const(sizes)]
@@ -429,6 +435,11 @@ def _resize(cx, node):
         raise cx.unsupported(node, "Resize of the batch or channel axis")
     mode = _attr(node, "mode", "nearest")
     transform = _attr(node, "coordinate_transformation_mode", "half_pixel")
+    if x.rank == 5:
+        if mode == "linear" and transform in _BILINEAR_SAMPLING:
+            return [_trilinear(cx, node, x, out, _BILINEAR_SAMPLING[transform])]
+        raise cx.unsupported(node, f"5-D Resize mode={mode} coordinate_transformation_mode="
+                                   f"{transform} (only trilinear is)")  # fmt: skip
     if mode == "linear" and transform in _BILINEAR_SAMPLING:
         return [cx.mb.resize_bilinear(x=x, target_size_height=out[2], target_size_width=out[3],
                                       sampling_mode=_BILINEAR_SAMPLING[transform],
@@ -441,6 +452,30 @@ def _resize(cx, node):
                                                 scale_factor_width=factors[1],
                                                 name=cx.out(node))]  # fmt: skip
     raise cx.unsupported(node, f"Resize mode={mode} coordinate_transformation_mode={transform}")
+
+
+def _trilinear(cx, node, x, out, sampling: str):
+    """Trilinear interpolation is separable: H×W bilinear on [N, C·D, H, W], then D linear
+    as a bilinear resize of [N, C, D, H'·W'] whose last axis keeps its size (an identity under
+    both half-pixel and align-corners mapping). SegFormer3D's volume upsampling."""
+    n, c, d, _, _ = x.shape
+    _, _, d2, h2, w2 = out
+    name = cx.out(node)
+
+    def reshape(v, shape, suffix):
+        return cx.mb.reshape(x=v, shape=_i32(shape), name=cx.unique(f"{name}_{suffix}"))
+
+    planes = reshape(x, [n, c * d, x.shape[3], x.shape[4]], "planes")
+    planes = cx.mb.resize_bilinear(
+        x=planes, target_size_height=h2, target_size_width=w2, sampling_mode=sampling,
+        name=cx.unique(f"{name}_hw"),
+    )  # fmt: skip
+    depth = reshape(planes, [n, c, d, h2 * w2], "depth")
+    depth = cx.mb.resize_bilinear(
+        x=depth, target_size_height=d2, target_size_width=h2 * w2, sampling_mode=sampling,
+        name=cx.unique(f"{name}_d"),
+    )  # fmt: skip
+    return cx.mb.reshape(x=depth, shape=_i32(out), name=name)
 
 
 def _gelu(cx, node):
@@ -462,6 +497,8 @@ FLOAT_OPS: dict[str, Lower] = {
     "Erf": _unary("erf"),
     "Sqrt": _unary("sqrt"),
     "Exp": _unary("exp"),
+    "Sin": _unary("sin"),
+    "Cos": _unary("cos"),
     "Neg": _unary("mul", y=np.float32(-1.0)),
     "Gelu": _gelu,
     "HardSwish": _hardswish,
@@ -478,6 +515,7 @@ FLOAT_OPS: dict[str, Lower] = {
     "ReduceMean": _reduce("reduce_mean"),
     "ReduceSum": _reduce("reduce_sum"),
     "ReduceMax": _reduce("reduce_max"),
+    "ReduceL2": _reduce("reduce_l2_norm"),
     "MatMul": _matmul,
     "Gemm": _gemm,
     "Softmax": _softmax,
@@ -513,6 +551,7 @@ _SHAPE_INPUTS = {
     "ReduceMean": (1,),
     "ReduceSum": (1,),
     "ReduceMax": (1,),
+    "ReduceL2": (1,),
     "Clip": (1, 2),
     "LayerNormalization": (1, 2),
     "InstanceNormalization": (1, 2),

@@ -106,6 +106,16 @@ def inspect_package(path: Path) -> dict[str, Any]:
     }
 
 
+def tensor_ranks(program) -> list[tuple[str, str, int]]:
+    """(op name, op type, highest output rank) of every non-const op of `main`."""
+    rows = []
+    for op in program.functions["main"].operations:
+        ranks = [o.rank for o in op.outputs if _is_tensor(o)]
+        if ranks and op.op_type != "const":
+            rows.append((op.name, op.op_type, max(ranks)))
+    return rows
+
+
 def _is_weight(op) -> bool:
     """A float const tensor a layer reads (not a shape, not a constexpr's scale/offset)."""
     out = op.outputs[0]

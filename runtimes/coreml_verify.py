@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
+from edgec.errors import UserError
 from edgec.preprocess import synthetic_images
 from edgec.runtimes.compare import DEFAULT_BOUND, compare_outputs
 from edgec.runtimes.coreml_app import LOGITS, AppInterface
@@ -32,11 +33,46 @@ MIN_COSINE = {"fp32": None, "fp16": 0.999}
 QUANTIZED_MIN_COSINE = 0.99
 
 
+def check_structure(package: Path, max_rank: int, why: str) -> dict[str, Any]:
+    """The reloaded program holds no tensor above `max_rank` (a record); else a `UserError`
+    naming every op that makes one (`why`: what asked for the limit)."""
+    from edgec.runtimes.coreml_package import tensor_ranks
+
+    _, program = load_program(package)
+    ranks = tensor_ranks(program)
+    above = sorted(
+        f"{op} ({op_type}, rank {rank})" for op, op_type, rank in ranks if rank > max_rank
+    )
+    if above:
+        shown = ", ".join(above[:12]) + (f" and {len(above) - 12} more" if len(above) > 12 else "")
+        raise UserError(
+            f"the Core ML program has {len(above)} tensors above rank {max_rank} ({why} ask for "
+            f"rank ≤ {max_rank}): {shown}",
+            "these ops keep a high-rank layout the lowering could not fold; compile with "
+            "--pipeline default to allow rank 5, or report the model",
+        )
+    return {
+        "max_rank_allowed": max_rank,
+        "why": why,
+        "max_rank": max((rank for *_, rank in ranks), default=0),
+        "passed": True,
+    }
+
+
 def reference_check(
-    model: ir.Model, package: Path, app: AppInterface, precision: str
+    model: ir.Model,
+    package: Path,
+    app: AppInterface,
+    precision: str,
+    example_inputs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Compare the saved package's MIL program with ONNX Runtime on one input (a record)."""
-    coreml_feeds, onnx_feeds = example_feeds(app)
+    """Compare the saved package's MIL program with ONNX Runtime on one input (a record):
+    `example_inputs` (ONNX input name → array) when given, else `example_feeds(app)`."""
+    if example_inputs is not None:
+        onnx_feeds = {k: np.asarray(v) for k, v in example_inputs.items()}
+        coreml_feeds = {mil_name(k): v for k, v in onnx_feeds.items()}
+    else:
+        coreml_feeds, onnx_feeds = example_feeds(app)
     reference = _run_onnx(model, onnx_feeds)
     _, program = load_program(package)
     got = run_program(program, coreml_feeds)
@@ -47,13 +83,19 @@ def reference_check(
     comparison = compare_outputs(reference, actual, bound, min_cosine=min_cosine)
     record = {
         "method": "numpy MIL reference evaluator (edgec) vs ONNX Runtime on the ONNX graph",
-        "input": "one synthetic photo (raw pixels to Core ML)" if app.is_image else "N(0,1)",
+        "input": _input_kind(app, example_inputs),
         **comparison.to_dict(),
     }
     if app.labels is not None:
         ref_top = int(np.argmax(reference[app.output_name]))
         record["top1_agrees"] = got["classLabel"] == app.labels[ref_top]
     return record
+
+
+def _input_kind(app: AppInterface, example_inputs) -> str:
+    if example_inputs is not None:
+        return "the graph's example inputs (integer inputs as int32 to Core ML)"
+    return "one synthetic photo (raw pixels to Core ML)" if app.is_image else "N(0,1)"
 
 
 def example_feeds(app: AppInterface) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
