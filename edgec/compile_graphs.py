@@ -5,12 +5,19 @@ encoder and memory attention run at different times, joined by a memory bank in 
 `compile_graphs` takes the model's `GraphSpec`s (module, named example inputs, dynamic dims)
 and for every graph does what a single-graph compile does —
 
-    export → verify vs PyTorch → the target's passes → verify again → emit → measure
+    export → verify vs PyTorch → the target's passes → [fp16] → verify again → emit → latency
 
-— with the graph's own example inputs. The manifest's `graphs[]` holds one record per graph
-(the fields a single-graph manifest has: export, fidelity, passes, graph, artifact, latency),
-`connections` says which output feeds which input, and `latency.per_frame_ms` adds up the
-graphs a tracked frame runs.
+— with the graph's own example inputs, for any backend (`runtime.emit`). The manifest's
+`graphs[]` holds one record per graph (the fields a single-graph manifest has: export,
+fidelity, passes, graph, artifact, latency), `connections` says which output feeds which
+input, and `latency.per_frame_ms` adds up the graphs a tracked frame runs.
+
+What a backend's `emit` gets beyond the common contract, when its signature declares it:
+`example_inputs` (the graph's named example arrays: Core ML checks its package on them),
+and `split_heads` (the pipeline split attention heads: Core ML holds tensors to rank ≤ 4);
+dynamic dims' ranges are in the model's metadata (`exporters.efficienttam`). A backend
+whose module says `DYNAMIC_SHAPES = False` (Core ML, built here with fixed shapes) gets each
+graph exported at its example size, and the manifest says which dims were fixed where.
 """
 
 from __future__ import annotations
@@ -42,13 +49,18 @@ def graph_specs(module) -> list | None:
     return efficienttam_specs(module.eval())
 
 
+# Precisions a multi-graph compile realises on every backend (quantization needs calibration
+# data per graph, which the multi-graph path does not take yet).
+GRAPH_PRECISIONS = ("fp32", "fp16")
+
+
 def check_supported(device: DeviceProfile, config: CompileConfig) -> None:
-    """Multi-graph models compile to float ONNX Runtime artifacts so far; say so up front."""
-    if device.runtime != "onnxruntime" or config.precision != "fp32":
+    """Multi-graph models compile at fp32 or fp16 on every backend; say so up front."""
+    if config.precision not in GRAPH_PRECISIONS:
         raise UserError(
-            f"multi-graph models (EfficientTAM) compile for ONNX Runtime at fp32 so far; "
-            f"{device.name} wants {device.runtime} at {config.precision}",
-            "use --target host (or another ONNX Runtime target) and --precision fp32",
+            f"multi-graph models (EfficientTAM) compile at {' or '.join(GRAPH_PRECISIONS)} so "
+            f"far; {device.name} was asked for {config.precision}",
+            "use --precision fp16 (or fp32)",
         )
 
 
@@ -59,6 +71,7 @@ def compile_graphs(
     device: DeviceProfile,
     config: CompileConfig,
     run_passes,
+    not_measured,
     stage: Path,
     scratch: Path,
     progress: Progress,
@@ -67,49 +80,25 @@ def compile_graphs(
     """Compile every graph of `module` into `stage`; returns the manifest fields for them.
 
     `run_passes(model, checker, outputs)` runs the target's pipeline on one graph (the
-    composition root passes its own, so --verify and --dump-ir behave as for one graph).
+    composition root passes its own, so --verify and --dump-ir behave as for one graph);
+    `not_measured(model, precision)` is the latency record of a target that is not this
+    machine (the cost model's estimate, or why there is none), None where it is measured.
     """
-    from edgec.exporters.efficienttam import (
-        CONNECTIONS,
-        dynamic_record,
-        export_graph,
-        host_contract,
-        torch_reference,
-    )
+    from edgec.exporters.efficienttam import CONNECTIONS, host_contract
 
+    if config.min_ios and runtime.NAME != "coreml":
+        raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
     records = []
     for spec in specs:
-        feeds = {name: tensor.numpy() for name, tensor in spec.inputs.items()}
-        checker = GraphChecker(feeds, scratch)
         with progress.step(f"graph {spec.name}", timings, f"graph:{spec.name}"):
-            model = export_graph(spec)
-            reference = dict(zip(spec.outputs, torch_reference(spec, feeds), strict=True))
-            exported, outputs = checker.check(
-                reference, model, f"graph {spec.name}: the export differs from PyTorch", _HINT
+            record, model, artifact, feeds = _compile_graph(
+                spec, runtime, device, config, run_passes, stage, scratch, progress
             )
-            before = graph_summary(model)
-            passes = run_passes(model, checker, outputs)
-            final, _ = checker.check(
-                reference, model, f"graph {spec.name}: the passes changed the outputs", _HINT
-            )
-            artifact = runtime.emit(
-                model, stage, name=spec.name, precision=config.precision, device=device
-            )
-            latency = _measure(runtime, artifact.path, feeds, device, config)
-        records.append(
-            {
-                "name": spec.name,
-                "used_when": spec.used_when,
-                "inputs": [describe_value(v) for v in model.graph.inputs],
-                "outputs": [describe_value(v) for v in model.graph.outputs],
-                "dynamic": dynamic_record(spec),
-                "fidelity": {"export_vs_pytorch": exported, "final_vs_pytorch": final},
-                "passes": [vars(r) for r in passes],
-                "graph": {"exported": before, "compiled": graph_summary(model)},
-                "artifact": artifact.record(),
-                "latency": latency,
-            }
-        )
+            latency = not_measured(model, artifact.precision)
+            if latency is None:
+                latency = _measure(runtime, artifact.path, feeds, config.threads or device.threads,
+                                   config.latency_runs)  # fmt: skip
+        records.append({**record, "latency": latency})
     return {
         "graphs": records,
         "connections": [{"from": a, "to": b, "when": w} for a, b, w in CONNECTIONS],
@@ -118,17 +107,91 @@ def compile_graphs(
     }
 
 
+def _compile_graph(spec, runtime, device, config, run_passes, stage, scratch, progress):
+    """One graph: (its manifest record without latency, the compiled model, artifact, feeds)."""
+    import dataclasses
+
+    from edgec.exporters.efficienttam import dynamic_record, export_graph, torch_reference
+    from edgec.quant_plan import QUANT_BOUNDS, quantize
+
+    feeds = {name: tensor.numpy() for name, tensor in spec.inputs.items()}
+    fixed = spec.dynamic and not getattr(runtime, "DYNAMIC_SHAPES", True)
+    exported_spec = dataclasses.replace(spec, dynamic={}) if fixed else spec
+    checker = GraphChecker(feeds, scratch)
+    model = export_graph(exported_spec)
+    reference = dict(zip(spec.outputs, torch_reference(spec, feeds), strict=True))
+    exported, outputs = checker.check(
+        reference, model, f"graph {spec.name}: the export differs from PyTorch", _HINT
+    )
+    before = graph_summary(model)
+    passes = run_passes(model, checker, outputs)
+    quantization, bounds = None, {}
+    if config.precision != "fp32":  # fp16 (check_supported): after the target's passes
+        quant_records, quantization = quantize(model, device, config, progress.detail)
+        passes, bounds = passes + quant_records, QUANT_BOUNDS
+    final, _ = checker.check(
+        reference, model, f"graph {spec.name}: the passes changed the outputs", _HINT, **bounds
+    )
+    runtime.ensure_supported(model, device)
+    options = {
+        "example_inputs": feeds,
+        "split_heads": any(r.id == "attention::split_heads" for r in passes),
+        **({"min_ios": config.min_ios} if config.min_ios else {}),
+    }
+    artifact = runtime.emit(
+        model,
+        stage,
+        name=spec.name,
+        precision=config.precision,
+        device=device,
+        **_declared(runtime.emit, options),
+    )
+    record = {
+        "name": spec.name,
+        "used_when": spec.used_when,
+        "inputs": [describe_value(v) for v in model.graph.inputs],
+        "outputs": [describe_value(v) for v in model.graph.outputs],
+        "dynamic": dynamic_record(exported_spec),
+        **({"fixed_shapes": _fixed_record(spec, runtime)} if fixed else {}),
+        "fidelity": {"export_vs_pytorch": exported, "final_vs_pytorch": final},
+        "passes": [vars(r) for r in passes],
+        "graph": {"exported": before, "compiled": graph_summary(model)},
+        "artifact": artifact.record(),
+        **({"quantization": quantization} if quantization else {}),
+    }
+    return record, model, artifact, feeds
+
+
+def _declared(emit, options: dict[str, Any]) -> dict[str, Any]:
+    """The `options` that `emit`'s signature names (see the module docstring)."""
+    import inspect
+
+    parameters = inspect.signature(emit).parameters
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+def _fixed_record(spec, runtime) -> dict[str, Any]:
+    """Which dynamic dims a fixed-shape backend got at the example size, and why."""
+    from edgec.exporters.efficienttam import dynamic_record
+
+    return {
+        "reason": f"{runtime.NAME} packages are built with fixed input shapes here; the "
+        "dynamic dims are fixed at the example size",
+        "dims": dynamic_record(spec),
+        "shapes": {
+            name: list(spec.inputs[name].shape) for name in spec.dynamic if name in spec.inputs
+        },
+    }
+
+
 _HINT = "report this with the model name and image size; --dump-ir shows the graph"
 
 
-def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileConfig):
-    if not config.measure or device.latency != "measured":
-        return {"method": "none", "reason": "not measured (--no-measure or not this machine)"}
+def _measure(runtime, path: Path, feeds, threads: int, runs: int) -> dict[str, Any]:
     from edgec.runtimes.measure import measure
 
-    threads = config.threads or device.threads
     runner = runtime.load(path, threads=threads)
-    stats = measure(lambda: runner.run(feeds), runs=config.latency_runs, threads=threads)
+    stats = measure(lambda: runner.run(feeds), runs=runs, threads=threads)
     return {
         "method": "measured",
         "where": "this host",
@@ -138,16 +201,29 @@ def _measure(runtime, path: Path, feeds, device: DeviceProfile, config: CompileC
 
 
 def _per_frame(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A tracked frame's latency: the sum of the medians of the graphs it runs."""
+    """A tracked frame's latency: the sum of the graphs it runs (medians, or estimates)."""
     by_name = {r["name"]: r["latency"] for r in records}
-    if any(by_name.get(name, {}).get("method") != "measured" for name in PER_FRAME):
-        return {"method": "none", "reason": "the graphs were not all measured"}
-    medians = {name: by_name[name]["p50_ms"] for name in PER_FRAME}
+    methods = {by_name.get(name, {}).get("method") for name in PER_FRAME}
+    if methods == {"measured"}:
+        key, where = "p50_ms", {"where": "this host"}
+    elif methods == {"estimated"}:
+        key, where = "total_ms", {"device": by_name[PER_FRAME[0]].get("device")}
+    else:
+        return {"method": "none", "reason": "the graphs were not all measured or estimated"}
+    per_graph = {name: by_name[name][key] for name in PER_FRAME}
+    what = "medians" if key == "p50_ms" else "cost-model estimates"
+    total = round(float(np.sum(list(per_graph.values()))), 3)
+    if key == "total_ms":  # the estimate's own fields, added over the graphs (report charts)
+        classes: dict[str, float] = {}
+        for name in PER_FRAME:
+            for op_class, ms in by_name[name].get("by_class_ms", {}).items():
+                classes[op_class] = round(classes.get(op_class, 0.0) + ms, 4)
+        where = {**where, "total_ms": total, "by_class_ms": classes}
     return {
-        "method": "measured",
-        "where": "this host",
-        "per_frame_ms": round(float(np.sum(list(medians.values()))), 3),
-        "per_frame_graphs": medians,
-        "note": "sum of per-graph medians for a tracked frame, memory bank of the example "
+        "method": methods.pop(),
+        **where,
+        "per_frame_ms": total,
+        "per_frame_graphs": per_graph,
+        "note": f"sum of per-graph {what} for a tracked frame, memory bank of the example "
         "inputs; host code between graphs not included",
     }

@@ -114,6 +114,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
                 device=device,
                 ort_format=config.ort_format,
                 **({"min_ios": config.min_ios} if config.min_ios else {}),
+                **({"split_heads": True} if _split_heads(runtime, records) else {}),
             )
         latency = _not_measured(device, config, model, artifact.precision)
         if latency is None:
@@ -171,6 +172,9 @@ def _compile_multi_graph(
     def passes(model: ir.Model, checker: GraphChecker, outputs) -> list:
         return _run_pipeline(model, pass_ids, config, checker, outputs, progress)
 
+    def not_measured(model: ir.Model, precision: str):
+        return _not_measured(device, config, model, precision)
+
     fields = compile_graphs(
         loaded.module,
         specs,
@@ -178,6 +182,7 @@ def _compile_multi_graph(
         device,
         config,
         passes,
+        not_measured,
         stage,
         Path(scratch),
         progress,
@@ -288,6 +293,11 @@ def _run_pipeline(model, pass_ids: list[str], config: CompileConfig, checker, ou
         dump_dir=Path(config.dump_ir) if config.dump_ir else None,
         on_pass=progress.detail,
     )
+
+
+def _split_heads(runtime, records) -> bool:
+    """Core ML holds every tensor to rank ≤ 4 when the pipeline split attention heads."""
+    return runtime.NAME == "coreml" and any(r.id == "attention::split_heads" for r in records)
 
 
 def _runtime(device: DeviceProfile):

@@ -61,18 +61,18 @@ def _render_graphs(m: dict[str, Any]) -> str:
         *[f"- note: {note}" for note in m["input"]["notes"]],
         "- per tracked frame: "
         + (
-            f"{frame['per_frame_ms']:.3f} ms measured ({frame['note']})"
-            if frame["method"] == "measured"
+            f"{frame['per_frame_ms']:.3f} ms {frame['method']} ({frame['note']})"
+            if frame["method"] in ("measured", "estimated")
             else f"not measured: {frame['reason']}"
         ),
         "",
-        "| graph | runs when | file | max abs diff vs PyTorch | p50 ms | nodes |",
+        "| graph | runs when | file | max abs diff vs PyTorch | ms (p50 or estimate) | nodes |",
         "|---|---|---|---|---|---|",
     ]
     for g in m["graphs"]:
         final = g["fidelity"]["final_vs_pytorch"]
         worst = max(o["max_abs"] for o in final["outputs"])
-        p50 = g["latency"].get("p50_ms")
+        p50 = g["latency"].get("p50_ms", g["latency"].get("total_ms"))
         lines.append(
             f"| {g['name']} | {g['used_when']} | `{g['artifact']['path']}` | {worst:.3g} "
             f"| {'–' if p50 is None else f'{p50:.3f}'} | {g['graph']['compiled']['node_count']} |"

@@ -3,7 +3,10 @@
 A backend module has `NAME`, `PRECISIONS`, `available() -> (ok, why)`, `check(model)`,
 `ensure_supported(model, device)` and `emit(model, out_dir, *, name, precision, device, **opts)
 -> Artifact`; backends that can run here also have `load`, `profile_ops` and
-`session_options_used` (see `ort.py`, the reference backend).
+`session_options_used` (see `ort.py`, the reference backend). A backend that builds only for
+fixed input shapes says `DYNAMIC_SHAPES = False` (Core ML): multi-graph compiles then export
+each graph at its example size (`edgec.compile_graphs`, which also passes `emit` the graph's
+`example_inputs` and `split_heads` when its signature names them).
 
 `backend_for(runtime)` imports the module for a device profile's `runtime` name.
 """
