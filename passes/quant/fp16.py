@@ -56,7 +56,10 @@ class Float16(EdgecPass):
     def _node(self, node: ir.Node, pinned: set[int]) -> None:
         if node.op_type == "Cast" and node.outputs[0].is_graph_output():
             return  # the edge cast back to float32
-        if node.op_type == "Constant" and "value" in node.attributes:
+        if node.op_type == "ConstantOfShape" and "value" not in node.attributes:
+            zero = ir.Tensor(np.zeros(1, np.float32))  # ONNX's default fill: float32 0
+            node.attributes["value"] = ir.AttrTensor("value", zero)
+        if node.op_type in ("Constant", "ConstantOfShape") and "value" in node.attributes:
             tensor = node.attributes["value"].as_tensor()
             if tensor.dtype == _F32 and id(node.outputs[0]) not in pinned:
                 node.attributes["value"] = ir.AttrTensor("value", _half(tensor))
