@@ -43,3 +43,23 @@ def test_resize_scales_stay_float32(helpers):
     np.testing.assert_allclose(
         helpers.run_ort(m, feeds)[0], helpers.run_ort(before, feeds)[0], rtol=1e-3
     )
+
+
+def test_constant_of_shape_fills_in_float16(helpers):
+    """ConstantOfShape without `value` fills float32 zeros: it must become float16 too, or
+    the Add below mixes float16 and float32 and ONNX Runtime refuses the graph."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+        helper.make_node("Add", ["x", "zeros"], ["y"]),
+    ]
+    m = model(nodes, [value_info("x", [1, 4])], [value_info("y", [1, 4])])
+    helpers.infer_shapes(m)
+    before = helpers.clone(m)
+    helpers.run_pass("quant::fp16", m)
+    fill = next(n for n in m.graph if n.op_type == "ConstantOfShape").attributes["value"]
+    assert fill.as_tensor().dtype == ir.DataType.FLOAT16
+    feeds = helpers.random_feeds(before)
+    np.testing.assert_allclose(
+        helpers.run_ort(m, feeds)[0], helpers.run_ort(before, feeds)[0], rtol=1e-3
+    )
