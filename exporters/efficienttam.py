@@ -51,8 +51,21 @@ def dynamic_record(spec: GraphSpec) -> dict:
     return {k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()}
 
 
+def dim_ranges(spec: GraphSpec) -> dict[str, list[int]]:
+    """Each dynamic dim's [min, opt, max], opt = its size in the example inputs."""
+    return {
+        dim: [lo, int(spec.inputs[name].shape[axis]), hi]
+        for name, axes in spec.dynamic.items()
+        for axis, (dim, lo, hi) in axes.items()
+    }
+
+
 def export_graph(spec: GraphSpec) -> ir.Model:
-    """Export one graph with its named inputs/outputs and dynamic dims (dynamo, opset 18)."""
+    """Export one graph with its named inputs/outputs and dynamic dims (dynamo, opset 18).
+
+    The dims' ranges go into the model's metadata `edgec.dim_ranges` (JSON, `dim_ranges`):
+    runtimes that build for a shape range (TensorRT's optimisation profile) read them there.
+    """
     dims = {}
     shapes = {}
     for name, axes in spec.dynamic.items():
@@ -79,6 +92,8 @@ def export_graph(spec: GraphSpec) -> ir.Model:
             f"{type(exc).__name__}: {_first_line(exc)}",
             "report this with the model name and image size",
         ) from exc
+    if spec.dynamic:
+        program.model.metadata_props["edgec.dim_ranges"] = json.dumps(dim_ranges(spec))
     return program.model
 
 

@@ -18,16 +18,24 @@
 - `<name>.plan`: the engine, only where full TensorRT and a GPU are present (the timing
   cache in `~/.cache/edgec/` is reused across builds). Anywhere else no engine is built, and
   `details["engine"]` and `details["notices"]` say so.
-- `build_engine.sh`: the one-command `trtexec` build for the target (`tensorrt_script`).
+- `build_<name>.sh`: the one-command `trtexec` build for the target (`tensorrt_script`).
+
+Inputs with symbolic dimensions get one optimisation profile (`tensorrt_shapes`): the batch
+1 / 1 / `max_batch`, any other dimension the min / opt / max recorded in the model's metadata
+`edgec.dim_ranges` (EfficientTAM's memory frames, pointers, prompt points) or given in
+`dim_ranges`. The same profile goes to the gate, the engine build and the script, and the
+emitted graph is compared with the given one in ONNX Runtime at every corner of it.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx_ir as ir
 
 from edgec.artifact import Artifact
@@ -35,12 +43,13 @@ from edgec.errors import UserError
 from edgec.runtimes.compare import DEFAULT_BOUND, compare_outputs
 from edgec.runtimes.ort_proto import model_proto, write_onnx
 from edgec.runtimes.ort_runner import load as load_ort
-from edgec.runtimes.tensorrt_build import build, profile_shapes
+from edgec.runtimes.tensorrt_build import build
 from edgec.runtimes.tensorrt_fp16 import needed_opset, raise_opset, to_float16
 from edgec.runtimes.tensorrt_precision import PRECISIONS, realise
 from edgec.runtimes.tensorrt_qdq import census, to_tensorrt_form
-from edgec.runtimes.tensorrt_script import SCRIPT_NAME, write_build_script
+from edgec.runtimes.tensorrt_script import script_name, write_build_script
 from edgec.runtimes.tensorrt_sdk import INSTALL_HINT, NAME, find_sdk
+from edgec.runtimes.tensorrt_shapes import corner_shapes, profile_shapes
 from edgec.runtimes.tensorrt_support import check, ensure_supported, findings
 
 __all__ = [
@@ -85,12 +94,14 @@ def emit(
     device: object = None,
     ort_format: bool = False,
     max_batch: int = 8,
+    dim_ranges: Mapping[str, Sequence[int]] | None = None,
     timing_cache: Path | None = None,
 ) -> Artifact:
     """Write the TensorRT-ready ONNX, gate it, build the engine where possible, write the script.
 
     The caller's model is not modified. `max_batch` bounds the optimisation profile of a
-    dynamic batch dimension.
+    dynamic batch dimension; `dim_ranges` ({dim name: (min, opt, max)}) overrides the ranges
+    the model records for its other symbolic dimensions.
     """
     if ort_format:
         raise UserError("--ort-format is for ONNX Runtime targets", "drop it for TensorRT targets")
@@ -98,11 +109,11 @@ def emit(
     out_dir.mkdir(parents=True, exist_ok=True)
     graph, realisation, rewrite = tensorrt_graph(model, precision, device)
     ensure_supported(graph, device)
+    shapes, dims = profile_shapes(graph, max_batch, dim_ranges)
     proto, _ = model_proto(graph)
     onnx_path = out_dir / f"{name}.onnx"
     extra = write_onnx(proto, onnx_path)
-    fidelity = _fidelity(model, onnx_path, realisation.realised)
-    shapes = profile_shapes(graph, max_batch)
+    fidelity = _fidelity(model, onnx_path, realisation.realised, shapes)
     device_name = getattr(device, "name", "TensorRT")
     engine_path = out_dir / f"{name}.plan"
     gate, engine = _gate_and_engine(onnx_path, shapes, timing_cache)
@@ -110,18 +121,19 @@ def emit(
     if engine is None:
         notices.append(
             f"no engine was built here ({_why_no_engine(gate)}); "
-            f"run {SCRIPT_NAME} (beside the .onnx) on the {device_name} to build {engine_path.name}"
+            f"run {script_name(name)} (beside {onnx_path.name}) on the {device_name} to build "
+            f"{engine_path.name}"
         )
     else:
         engine_path.write_bytes(engine)
         extra.append(engine_path)
     script = write_build_script(
         out_dir,
-        onnx_name=onnx_path.name,
-        engine_name=engine_path.name,
+        name=name,
         precision=realisation.realised,
         device=device_name,
         shapes=shapes,
+        dims=dims,
     )
     found = findings(graph, device)
     details: dict[str, Any] = {
@@ -140,6 +152,7 @@ def emit(
         if engine is not None
         else {"built": False, "reason": _why_no_engine(gate), "build_script": script.name},
         "optimization_profile": {k: [list(d) for d in v] for k, v in shapes.items()},
+        "dynamic_dims": dims,
         "slow": found["slow"],
         "dla_fallback": found["dla_fallback"],
         "notices": notices,
@@ -180,25 +193,36 @@ def _default_timing_cache(version: str) -> Path:
     return root / "edgec" / f"tensorrt-{version}.timing.cache"
 
 
-def _fidelity(given: ir.Model, onnx_path: Path, realised: str) -> dict[str, Any]:
-    """ORT outputs of the emitted file vs the graph it came from, on seeded inputs."""
+def _fidelity(given: ir.Model, onnx_path: Path, realised: str, shapes) -> dict[str, Any]:
+    """ORT outputs of the emitted file vs the graph it came from, on seeded inputs at each
+    distinct corner (opt, min, max) of the optimisation profile; the opt corner's record."""
     with tempfile.TemporaryDirectory(prefix="edgec-trt-") as scratch:
         source = Path(scratch) / "given.onnx"
         write_onnx(model_proto(given)[0], source)
         reference_runner = load_ort(source, optimization="disabled")
-        feeds = reference_runner.example_feeds(seed=0)
-        reference = reference_runner.run(feeds)
-    actual = load_ort(onnx_path, optimization="disabled").run(feeds)
-    if realised == "fp32":
-        result = compare_outputs(reference, actual, DEFAULT_BOUND)
-    else:
-        result = compare_outputs(reference, actual, None, min_cosine=MIN_COSINE[realised])
-    if not result.passed:
-        raise UserError(
-            f"the TensorRT graph ({realised}) differs from the graph it was made from: "
-            + "; ".join(result.failures()),
-            "report the model; meanwhile choose fp32",
-        )
-    record = result.to_dict()
+        actual_runner = load_ort(onnx_path, optimization="disabled")
+        results = []
+        for corner in corner_shapes(shapes):
+            feeds = _feeds_at(reference_runner.example_feeds(seed=0), corner)
+            reference, actual = reference_runner.run(feeds), actual_runner.run(feeds)
+            if realised == "fp32":
+                result = compare_outputs(reference, actual, DEFAULT_BOUND)
+            else:
+                result = compare_outputs(reference, actual, None, min_cosine=MIN_COSINE[realised])
+            if not result.passed:
+                raise UserError(
+                    f"the TensorRT graph ({realised}) differs from the graph it was made from "
+                    f"(inputs {corner or 'as declared'}): " + "; ".join(result.failures()),
+                    "report the model; meanwhile choose fp32",
+                )
+            results.append(result)
+    record = results[0].to_dict()
     record["inputs"] = "seeded standard-normal feeds (seed 0), ONNX Runtime, optimizations off"
+    if len(results) > 1:
+        record["profile_corners_checked"] = len(results)
     return record
+
+
+def _feeds_at(feeds: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
+    """`feeds` with each input named in `shapes` resized to that shape (its values repeated)."""
+    return {k: np.resize(v, shapes[k]) if k in shapes else v for k, v in feeds.items()}

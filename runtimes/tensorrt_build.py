@@ -1,13 +1,13 @@
 """Parse an ONNX file and build a serialized engine through TensorRT's Python API.
 
-    result = build(sdk, onnx_path, shapes=profile_shapes(model), timing_cache=path)
+    result = build(sdk, onnx_path, shapes=profile_shapes(model, 8)[0], timing_cache=path)
     result.ok, result.errors, result.engine (bytes), result.layers, result.seconds
 
 The network is always **strongly typed**: the ONNX types are the precision (an fp16 graph
 runs fp16, explicit int8/int4 Q/DQ run int8/int4), so no builder flag can silently change what
 the graph says. With full TensorRT the timing cache is read before and written after the
 build, so later builds on the same GPU reuse the timings (TensorRT-RTX ignores timing caches).
-Dynamic dimensions get one optimisation profile (`profile_shapes`).
+Dynamic dimensions get one optimisation profile (`tensorrt_shapes.profile_shapes`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-import onnx_ir as ir
-
-from edgec.errors import UserError
 from edgec.runtimes.tensorrt_sdk import Sdk
-
-Shapes = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+from edgec.runtimes.tensorrt_shapes import Shapes
 
 
 @dataclasses.dataclass
@@ -46,27 +42,6 @@ class BuildResult:
             "engine_bytes": len(self.engine) if self.engine else 0,
             "seconds": round(self.seconds, 2),
         }
-
-
-def profile_shapes(model: ir.Model, max_batch: int) -> Shapes:
-    """min/opt/max shapes for inputs with a symbolic leading (batch) dimension: 1/1/max_batch.
-
-    Any other symbolic dimension is a `UserError`: TensorRT needs its range, and edgec's
-    graphs are built for one image size.
-    """
-    shapes: Shapes = {}
-    for value in model.graph.inputs:
-        dims = list(value.shape or ())
-        if all(isinstance(d, int) for d in dims):
-            continue
-        if any(not isinstance(d, int) for d in dims[1:]):
-            raise UserError(
-                f"input {value.name} has symbolic dimensions {dims} beyond the batch",
-                "export with a fixed image size (only the batch may be dynamic)",
-            )
-        rest = tuple(int(d) for d in dims[1:])
-        shapes[value.name] = ((1, *rest), (1, *rest), (max_batch, *rest))
-    return shapes
 
 
 def build(sdk: Sdk, onnx_path: Path, *, shapes: Shapes, timing_cache: Path | None) -> BuildResult:

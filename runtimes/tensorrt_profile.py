@@ -1,7 +1,7 @@
 r"""Per-layer TensorRT times from the device, in the row format of `ort_profile.profile_ops`.
 
 No engine runs on these machines, so the per-layer profile comes from the target: the
-`build_engine.sh` that `emit` writes tells the user to run
+`build_<name>.sh` that `emit` writes tells the user to run
 
     trtexec --loadEngine=m0.plan --dumpProfile --separateProfileRun \
         --exportProfile=m0.plan.profile.json
@@ -29,7 +29,7 @@ from edgec.errors import UserError
 
 HINT = (
     "run on the target: trtexec --loadEngine=ENGINE --dumpProfile --separateProfileRun "
-    "--exportProfile=PROFILE.json (build_engine.sh shows the line)"
+    "--exportProfile=PROFILE.json (build_<name>.sh shows the line)"
 )
 
 

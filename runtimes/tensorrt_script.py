@@ -1,6 +1,6 @@
 """The one-command engine build for the target: a POSIX shell script around `trtexec`.
 
-    sh build_engine.sh          # on the device; writes <name>.plan beside the .onnx
+    sh build_<name>.sh          # on the device; writes <name>.plan beside <name>.onnx
 
 It builds strongly typed (`--stronglyTyped`, TensorRT ≥ 9, e.g. JetPack 6), the same mode
 `tensorrt_build` uses, so the engine's precision is what the ONNX graph says; with an older
@@ -8,35 +8,47 @@ It builds strongly typed (`--stronglyTyped`, TensorRT ≥ 9, e.g. JetPack 6), th
 precision (`--fp16`, `--int8 --fp16`), and refuses W4A16, which needs strong typing. The
 timing cache lives outside the output directory (`$EDGEC_TRT_TIMING_CACHE`, default
 `~/.cache/edgec/tensorrt.timing.cache`) so every build on the device reuses it. Dynamic inputs
-get `--minShapes/--optShapes/--maxShapes` from the optimisation profile.
+get `--minShapes/--optShapes/--maxShapes` from the optimisation profile (`tensorrt_shapes`).
+Each graph has its own script, so the graphs of a multi-graph model (EfficientTAM) written
+into one directory each keep theirs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edgec.runtimes.tensorrt_build import Shapes
+from edgec.runtimes.tensorrt_shapes import Shapes
 
-SCRIPT_NAME = "build_engine.sh"
 LEGACY_FLAGS = {"fp32": "", "fp16": " --fp16", "w8a8": " --int8 --fp16"}
+
+
+def script_name(name: str) -> str:
+    """The build script of the graph `name` (`<name>.onnx` → `build_<name>.sh`)."""
+    return f"build_{name}.sh"
 
 
 def trtexec_args(onnx_name: str, engine_name: str, shapes: Shapes) -> str:
     """The flags both branches share: input, output, timing cache and shape profile."""
     args = f'--onnx={onnx_name} --saveEngine={engine_name} --timingCacheFile="$CACHE"'
+    if not shapes:
+        return args
     for flag, index in (("minShapes", 0), ("optShapes", 1), ("maxShapes", 2)):
-        if shapes:
-            spec = ",".join(
-                f"{name}:{'x'.join(map(str, dims[index]))}" for name, dims in shapes.items()
-            )
-            args += f" --{flag}={spec}"
+        spec = ",".join(f"{name}:{'x'.join(map(str, d[index]))}" for name, d in shapes.items())
+        args += f" --{flag}={spec}"
     return args
 
 
 def write_build_script(
-    out_dir: Path, *, onnx_name: str, engine_name: str, precision: str, device: str, shapes: Shapes
+    out_dir: Path,
+    *,
+    name: str,
+    precision: str,
+    device: str,
+    shapes: Shapes,
+    dims: dict[str, dict] | None = None,
 ) -> Path:
-    """Write `build_engine.sh` (executable) and return its path."""
+    """Write `build_<name>.sh` (executable), building `<name>.plan` from `<name>.onnx`."""
+    onnx_name, engine_name, script = f"{name}.onnx", f"{name}.plan", script_name(name)
     args = trtexec_args(onnx_name, engine_name, shapes)
     if precision in LEGACY_FLAGS:
         legacy = f'exec "$TRTEXEC" {args} --buildOnly{LEGACY_FLAGS[precision]}'
@@ -45,10 +57,14 @@ def write_build_script(
             f'echo "{precision} needs trtexec --stronglyTyped (TensorRT >= 9); '
             f'this trtexec has none" >&2\nexit 1'
         )
+    ranges = "".join(
+        f"\n# Dynamic {dim}: {r['min']}..{r['max']}, tuned for {r['opt']} ({r['from']})."
+        for dim, r in (dims or {}).items()
+    )
     text = f"""#!/bin/sh
 # Builds the TensorRT engine {engine_name} for {device} from {onnx_name} (written by edgec).
-# Precision {precision}: the ONNX types and Q/DQ nodes say it; the build is strongly typed.
-# Run on the target, e.g. a Jetson with JetPack 6:   sh {SCRIPT_NAME}
+# Precision {precision}: the ONNX types and Q/DQ nodes say it; the build is strongly typed.{ranges}
+# Run on the target, e.g. a Jetson with JetPack 6:   sh {script}
 # Per-layer times afterwards:
 #   "$TRTEXEC" --loadEngine={engine_name} --dumpProfile --separateProfileRun \\
 #       --exportProfile={engine_name}.profile.json
@@ -63,7 +79,7 @@ fi
 # TensorRT 8.x has no strongly typed mode: the precision's builder flags instead.
 {legacy}
 """
-    path = out_dir / SCRIPT_NAME
+    path = out_dir / script
     path.write_text(text, encoding="utf-8")
     path.chmod(0o755)
     return path

@@ -1,5 +1,6 @@
 """Makes `tests/support` importable as `support` from every test folder; shared fixtures."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,3 +44,35 @@ class ZooExports:
 @pytest.fixture(scope="session")
 def zoo_exports() -> ZooExports:
     return ZooExports()
+
+
+class EfficientTAMGraphs:
+    """EfficientTAM-Ti/1's graphs at 64×64 (seeded init), each exported once per session.
+
+    `efficienttam_graphs.get("memory_attention")` gives a fresh copy of that graph (its
+    dynamic dims' ranges in the metadata `edgec.dim_ranges`); `.specs` are the `GraphSpec`s
+    (module, example inputs, dynamic dims) in run order.
+    """
+
+    def __init__(self, name: str = "efficienttam_ti_1", size: int = 64) -> None:
+        from edgec.models import create
+        from edgec.models.efficienttam.graphs import graph_specs
+
+        self.specs = {s.name: s for s in graph_specs(create(name, image_size=size).eval())}
+        self._protos: dict[str, bytes] = {}
+
+    def get(self, graph: str):
+        import onnx
+        import onnx_ir as ir
+
+        if graph not in self._protos:
+            from edgec.exporters.efficienttam import export_graph
+
+            model = export_graph(self.specs[graph])
+            self._protos[graph] = ir.to_proto(model).SerializeToString()
+        return ir.from_proto(onnx.load_from_string(self._protos[graph]))
+
+
+@pytest.fixture(scope="session")
+def efficienttam_graphs() -> EfficientTAMGraphs:
+    return EfficientTAMGraphs()

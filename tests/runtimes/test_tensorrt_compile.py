@@ -29,7 +29,7 @@ def test_compile_for_jetson_writes_onnx_script_and_says_no_engine(capsys, tmp_pa
     args += ["--precision", "fp32"]  # the Jetson default is fp16; fp32 compares exactly
     assert main([*args, "-q"]) == 0
     text = capsys.readouterr().out
-    assert "note: no engine was built here" in text and "build_engine.sh" in text
+    assert "note: no engine was built here" in text and "build_net.sh" in text
     manifest = json.loads((out / "manifest.json").read_text())
     artifact = manifest["artifact"]
     assert manifest["target"]["name"] == "jetson-orin-nano" and artifact["runtime"] == "tensorrt"
@@ -39,7 +39,7 @@ def test_compile_for_jetson_writes_onnx_script_and_says_no_engine(capsys, tmp_pa
         "chosen_by": "--precision",
         "realised": "fp32",
     }
-    assert {f["path"] for f in manifest["files"]} >= {"net.onnx", "build_engine.sh"}
+    assert {f["path"] for f in manifest["files"]} >= {"net.onnx", "build_net.sh"}
     assert "no engine was built here" in (out / "report.md").read_text()
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     session = ort.InferenceSession(str(out / "net.onnx"), providers=["CPUExecutionProvider"])

@@ -25,12 +25,19 @@ pytestmark = pytest.mark.skipif(
     reason="neither tensorrt nor tensorrt_rtx imports (pip install tensorrt-rtx-cu13)",
 )
 NANO = load_device("jetson-orin-nano")
-ZOO = {"efficientvit_m0": (3, 224, 224), "shvit_s1": (3, 128, 128), "lowformer_b0": (3, 128, 128)}
+ZOO = {
+    "efficientvit_m0": (3, 224, 224),
+    "shvit_s1": (3, 128, 128),
+    "lowformer_b0": (3, 128, 128),
+    "segmenter_vit_tiny_mask": (3, 64, 64),
+    "isegmenter_vit_tiny": (3, 64, 64),
+    "segformer3d": (4, 32, 32, 32),  # 5-D: Conv3d, trilinear Resize
+}
 
 
 @pytest.fixture(scope="module")
 def zoo_graphs(zoo_exports):
-    """The three families' dynamo exports (seeded random init; shared by the test session)."""
+    """The families' dynamo exports (seeded random init; shared by the test session)."""
     return {name: zoo_exports.get(name, shape) for name, shape in ZOO.items()}
 
 
@@ -55,7 +62,7 @@ def assert_claims_match_graph(art, requested: str, realised: str) -> None:
     assert (
         details["engine"]["built"] is False and "no engine was built here" in details["notices"][-1]
     )
-    script = (art.path.parent / "build_engine.sh").read_text()
+    script = (art.path.parent / f"build_{art.path.stem}.sh").read_text()
     assert f"--onnx={art.path.name}" in script and "--stronglyTyped" in script
 
 
@@ -119,7 +126,7 @@ def test_dynamic_batch_gets_an_optimisation_profile(tmp_path):
     graph.graph.outputs[0].shape = ir.Shape(["batch", 16, 8])
     art = tensorrt.emit(graph, tmp_path, name="d", precision="w4a16", device=NANO, max_batch=4)
     assert art.details["optimization_profile"] == {"x": [[1, 16, 64], [1, 16, 64], [4, 16, 64]]}
-    script = (tmp_path / "build_engine.sh").read_text()
+    script = (tmp_path / "build_d.sh").read_text()
     assert "--minShapes=x:1x16x64 --optShapes=x:1x16x64 --maxShapes=x:4x16x64" in script
     assert "w4a16 needs trtexec --stronglyTyped" in script
 
