@@ -40,6 +40,7 @@ import onnx_ir as ir
 from edgec.artifact import Artifact
 from edgec.errors import UserError
 from edgec.runtimes.ort_format import convert_to_ort, write_optimized
+from edgec.runtimes.ort_probe import probe_load
 from edgec.runtimes.ort_profile import profile_ops
 from edgec.runtimes.ort_proto import model_proto, write_onnx
 from edgec.runtimes.ort_runner import OrtRunner, load, session_options_used
@@ -103,6 +104,7 @@ def emit(
     proto, stripped = model_proto(model)
     onnx_path = out_dir / f"{name}.onnx"
     extra = write_onnx(proto, onnx_path)
+    probe_load(onnx_path)  # a native crash in ORT's optimizers becomes a UserError here
     details: dict[str, Any] = {
         "format": "onnx",
         "onnxruntime": import_ort().__version__,
