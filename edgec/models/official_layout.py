@@ -7,7 +7,8 @@ blocks. timm keeps the same modules under `stages.{n-1}`, with the downsample en
 `stages.{n-1}.downsample` and the blocks under `stages.{n-1}.blocks`.
 
 These helpers split an official key into (stage, entry, rest), tell downsample entries from
-blocks by the names of their children, and apply the official loader's 2-D → 4-D weight shim.
+blocks by the names of their children, apply the official loader's 2-D → 4-D weight shim, and
+fold a distillation head (`head_dist`, which timm's modules lack) into `head`.
 """
 
 from __future__ import annotations
@@ -99,3 +100,48 @@ def count_2d_conv_weights(
 ) -> int:
     """How many conv weights the 2-D → 4-D shim would reshape."""
     return sum(1 for k, v in state_dict.items() if v.ndim == 2 and is_conv_weight(k))
+
+
+def fold_distillation_head(
+    state_dict: Mapping[str, torch.Tensor], eps: float = 1e-5
+) -> dict[str, torch.Tensor]:
+    """Fold an official distillation head into `head`; other state_dicts come back unchanged.
+
+    Trained with distillation, both official models have `head` and `head_dist`, each a
+    `BN_Linear` (BatchNorm1d `bn`, then Linear `l`) on the same pooled features, and their eval
+    forward returns `(head(x) + head_dist(x)) / 2`. In eval a BN_Linear is affine:
+    `W·(s⊙x + t) + b` with `s = γ/√(var + eps)`, `t = β − mean·s`. The average is one
+    BN_Linear, written into `head`: an identity BatchNorm (γ 1, β 0, mean 0, var 1 − eps) and
+    `W = (W₁·diag(s₁) + W₂·diag(s₂)) / 2`, `b = (W₁t₁ + b₁ + W₂t₂ + b₂) / 2` (float64 math).
+    """
+    if not any(k.startswith("head_dist.") for k in state_dict):
+        return dict(state_dict)
+    weight, bias = torch.zeros(()), torch.zeros(())
+    for head in ("head", "head_dist"):
+        missing = [
+            f"{head}.{name}"
+            for name in ("bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "l.weight")
+            if f"{head}.{name}" not in state_dict
+        ]
+        if missing:
+            raise ModelLoadError(
+                f"official checkpoint with a distillation head lacks {', '.join(missing)}",
+                "the file is incomplete: re-save both heads (head.*, head_dist.*)",
+            )
+        sd = {k: v.double() for k, v in state_dict.items() if k.startswith(f"{head}.")}
+        scale = sd[f"{head}.bn.weight"] / (sd[f"{head}.bn.running_var"] + eps).sqrt()
+        shift = sd[f"{head}.bn.bias"] - sd[f"{head}.bn.running_mean"] * scale
+        w = sd[f"{head}.l.weight"]
+        b = sd.get(f"{head}.l.bias", torch.zeros(w.shape[0], dtype=w.dtype))
+        weight = weight + w * scale / 2
+        bias = bias + (w @ shift + b) / 2
+    out = {k: v for k, v in state_dict.items() if not k.startswith("head_dist.")}
+    dtype = state_dict["head.l.weight"].dtype
+    width = weight.shape[1]
+    out["head.bn.weight"] = torch.ones(width, dtype=dtype)
+    out["head.bn.bias"] = torch.zeros(width, dtype=dtype)
+    out["head.bn.running_mean"] = torch.zeros(width, dtype=dtype)
+    out["head.bn.running_var"] = torch.full((width,), 1 - eps, dtype=dtype)
+    out["head.l.weight"] = weight.to(dtype)
+    out["head.l.bias"] = bias.to(dtype)
+    return out

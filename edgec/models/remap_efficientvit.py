@@ -9,7 +9,9 @@ The rules (no per-key table):
 * Conv2d_BN's conv child `c` → `conv`; BN_Linear's linear child `l` → `linear`;
 * `attention_bias_idxs` (a persistent buffer officially, computed by timm) is dropped, but only
   after checking it equals the table timm builds for the same window;
-* 2-D conv weights get the official loader's `[:, :, None, None]`.
+* 2-D conv weights get the official loader's `[:, :, None, None]`;
+* a distillation head (`head_dist`, averaged with `head` in the official eval forward) is
+  folded into `head` (`official_layout.fold_distillation_head`).
 
 The bias index table is the LeViT one: for window points p1, p2 in row-major order the offset
 (|dy|, |dx|) is numbered in order of first appearance, which (the first row visits every offset
@@ -26,6 +28,7 @@ import torch
 from edgec.errors import ModelLoadError
 from edgec.models.official_layout import (
     downsample_entries,
+    fold_distillation_head,
     has_blocks_keys,
     rename_component,
     split_blocks_key,
@@ -77,6 +80,7 @@ def check_bias_idxs(key: str, idxs: torch.Tensor, biases: torch.Tensor | None) -
 
 def official_to_timm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map an official-layout EfficientViT-M state_dict onto timm's names (see module doc)."""
+    state_dict = fold_distillation_head(state_dict)
     for key, value in state_dict.items():
         if key.endswith(BIAS_IDXS_SUFFIX):
             prefix = key[: -len(BIAS_IDXS_SUFFIX)]
@@ -111,6 +115,6 @@ def _rename(key: str, downs: dict[int, list[int]]) -> str:
         _, index, rest = key.split(".", 2)
         if index.isdigit():
             key = f"patch_embed.conv{int(index) // 2 + 1}.{rest}"
-    elif key.startswith(("head.", "head_dist.")):
+    elif key.startswith("head."):
         key = rename_component(key, "l", "linear")
     return rename_component(key, "c", "conv")

@@ -8,7 +8,9 @@ regroups the stages, so the rules are:
   Sequential(res dw, res FFN)]` officially and one flat `downsample` Sequential in timm, so
   entry e, child j maps to flat index (sizes of the entries before e) + j;
 * the blocks after them are renumbered from 0 under `stages.{n-1}.blocks`;
-* 2-D conv weights get the official loader's `[:, :, None, None]`.
+* 2-D conv weights get the official loader's `[:, :, None, None]`;
+* a distillation head (`head_dist`, averaged with `head` in the official eval forward) is
+  folded into `head` (`official_layout.fold_distillation_head`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from edgec.models.official_layout import (
     downsample_entries,
+    fold_distillation_head,
     has_blocks_keys,
     nested_sizes,
     split_blocks_key,
@@ -40,6 +43,7 @@ def is_conv_weight(key: str) -> bool:
 
 def official_to_timm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map an official-layout SHViT state_dict onto timm's names (see module doc)."""
+    state_dict = fold_distillation_head(state_dict)
     downs = downsample_entries(state_dict, BLOCK_CHILDREN)
     starts: dict[int, dict[int, int]] = {}
     for stage, entries in downs.items():
