@@ -96,7 +96,8 @@ def load_strict(
         if remapped_from == "official":
             hint += (
                 "; the key names above are timm's: the official-layout checkpoint was remapped "
-                "to them before loading (e.g. official head.l.* is timm head.linear.*)"
+                "to them before loading (e.g. EfficientViT-M's official head.l.* is timm's "
+                "head.linear.*)"
             )
         raise CheckpointMismatchError(arch, missing, unexpected, mismatched, hint)
     model.load_state_dict(state_dict, strict=True)
