@@ -27,7 +27,7 @@ from edgec.progress import Progress
 from edgec.quant_plan import QUANT_BOUNDS, quantize
 from edgec.report_data import device_estimates
 from edgec.toolchain import toolchain_versions
-from edgec.verification import GraphChecker, verification_inputs
+from edgec.verification import GraphChecker, ill_conditioned_notes, verification_inputs
 
 MANIFEST_VERSION = 1
 # Manifest fields that legitimately differ between two compiles of the same input.
@@ -92,6 +92,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             export_fidelity, exported_outputs = checker.check(
                 reference, model, "the export differs from PyTorch", EXPORT_HINT
             )
+        loaded.notes += ill_conditioned_notes(export_fidelity)
         graph_before = graph_summary(model)
         with progress.step("running passes", timings, "passes"):
             records = _run_pipeline(model, pass_ids, config, checker, exported_outputs, progress)

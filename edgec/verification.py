@@ -58,6 +58,7 @@ class GraphChecker:
     def __init__(self, feeds: dict[str, np.ndarray], scratch: Path):
         self.feeds = feeds
         self.scratch = scratch
+        self.noise_floor: dict[str, float] = {}  # set by torch_reference
 
     def run(self, model: ir.Model) -> Outputs:
         """`model`'s outputs on the feeds (ORT, optimizations off)."""
@@ -78,7 +79,9 @@ class GraphChecker:
 
         ((_, batch),) = self.feeds.items()
         outputs = [torch_outputs(module, sample[None]) for sample in batch]
-        return {n: np.concatenate([o[k] for o in outputs]) for k, n in enumerate(output_names)}
+        reference = {n: np.concatenate([o[k] for o in outputs]) for k, n in enumerate(output_names)}
+        self.noise_floor = _fp32_noise(module, batch, reference)
+        return reference
 
     def check(self, reference: Outputs, model: ir.Model, what: str, hint: str, **bounds) -> tuple:
         """Compare `model` with `reference`; raises VerificationError naming `what` if off.
@@ -90,9 +93,44 @@ class GraphChecker:
         from edgec.runtimes.compare import compare_outputs
 
         outputs = self.run(model)
-        result = compare_outputs(reference, outputs, **bounds)
+        result = compare_outputs(reference, outputs, noise_floor=self.noise_floor, **bounds)
         if not result.passed:
             raise VerificationError(
                 f"{what} beyond the bound:\n  " + "\n  ".join(result.failures()), hint
             )
         return result.to_dict(), outputs
+
+
+def _fp32_noise(module, batch: np.ndarray, reference: Outputs) -> dict[str, float]:
+    """Per output, max |PyTorch fp32 − PyTorch fp64| on the batch: how ill-conditioned the
+    model is on these inputs (random weights and noisy images can make fp32 round-off alone
+    move logits by whole units). Empty when the module cannot run in float64."""
+    import copy
+
+    import torch
+
+    from edgec.exporters.export import torch_outputs
+
+    try:
+        twin = copy.deepcopy(module).double().eval()
+        with torch.inference_mode():
+            exact = [torch_outputs(twin, sample[None].astype(np.float64)) for sample in batch]
+    except Exception:  # no float64 twin only means no widening: the strict bound holds
+        return {}
+    return {
+        name: float(np.abs(np.concatenate([o[k] for o in exact]) - ref).max())
+        for k, (name, ref) in enumerate(reference.items())
+    }
+
+
+def ill_conditioned_notes(comparison: dict[str, Any]) -> list[str]:
+    """Notes for outputs whose budget had to grow to PyTorch's own fp32 noise: there the
+    check proves agreement only to that noise, and real inputs would say more."""
+    return [
+        f"output {o['name']}: PyTorch's own fp32 result is {o['fp32_noise']:.3g} away from "
+        f"float64 on the verification inputs (max |output| {o['max_ref']:.3g}), so the check "
+        f"allowed {o['allowed']:.3g}; the model is ill-conditioned on them — verify on real "
+        "data with --verify-images"
+        for o in comparison["outputs"]
+        if o.get("fp32_noise") is not None and o["allowed"] == 2 * o["fp32_noise"]
+    ]

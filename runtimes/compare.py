@@ -5,7 +5,11 @@ The fp32 bound is the architecture's verification policy: for every output,
     max |actual - reference| <= bound * max(1, max |reference|)      (bound = 5e-5)
 
 i.e. an absolute tolerance for outputs of magnitude ≤ 1 that grows with the output's largest
-magnitude beyond that. Cosine similarity (flattened, float64) is reported for every output;
+magnitude beyond that — unless the model itself is ill-conditioned on the inputs: when the
+reference is PyTorch fp32 and PyTorch's own fp32 result is `noise` away from its float64
+result (`noise_floor`, per output), no fp32 implementation can be held closer than that, and
+the budget is `max(bound·max(1, max|ref|), 2·noise)` (recorded as `fp32_noise`).
+Cosine similarity (flattened, float64) is reported for every output;
 quantized results are judged by it (`min_cosine`) and task metrics, never by the fp32 bound,
 so pass `bound=None, min_cosine=...` for those.
 
@@ -32,6 +36,7 @@ class OutputComparison:
     mean_abs: float | None = None
     max_ref: float | None = None
     allowed: float | None = None
+    fp32_noise: float | None = None
     cosine: float | None = None
     shape: tuple[int, ...] | None = None
     reason: str = ""
@@ -86,6 +91,7 @@ def compare_outputs(
     bound: float | None = DEFAULT_BOUND,
     *,
     min_cosine: float | None = None,
+    noise_floor: dict[str, float] | None = None,
 ) -> Comparison:
     """Compare `actual` against `reference` output by output (see the module docstring).
 
@@ -94,11 +100,20 @@ def compare_outputs(
         actual: output name → array from the thing being verified.
         bound: relative-to-magnitude absolute bound; None to skip the absolute check.
         min_cosine: when set, each output also needs cosine similarity ≥ this.
+        noise_floor: output name → max |PyTorch fp32 − PyTorch fp64| on the same inputs.
     """
+    noise_floor = noise_floor or {}
     missing = [n for n in reference if n not in actual]
     unexpected = [n for n in actual if n not in reference]
     outputs = [
-        _compare_one(name, np.asarray(reference[name]), np.asarray(actual[name]), bound, min_cosine)
+        _compare_one(
+            name,
+            np.asarray(reference[name]),
+            np.asarray(actual[name]),
+            bound,
+            min_cosine,
+            noise_floor.get(name),
+        )
         for name in reference
         if name in actual
     ]
@@ -106,7 +121,12 @@ def compare_outputs(
 
 
 def _compare_one(
-    name: str, ref: np.ndarray, act: np.ndarray, bound: float | None, min_cosine: float | None
+    name: str,
+    ref: np.ndarray,
+    act: np.ndarray,
+    bound: float | None,
+    min_cosine: float | None,
+    noise: float | None,
 ) -> OutputComparison:
     if ref.shape != act.shape:
         return OutputComparison(
@@ -123,13 +143,14 @@ def _compare_one(
     mean_abs = float(diff.mean()) if diff.size else 0.0
     cosine = _cosine(r, a)
     allowed = bound * max(1.0, max_ref) if bound is not None else None
+    budget = f"{bound:g}·max(1, {max_ref:.3g})" if bound is not None else ""
+    if allowed is not None and noise is not None and 2 * noise > allowed:
+        allowed, budget = 2 * noise, f"2 × PyTorch's own fp32-vs-fp64 difference {noise:.3g}"
     reasons = []
     if not np.isfinite(max_abs):
         reasons.append("non-finite values differ (NaN/Inf where the reference has none)")
     elif allowed is not None and max_abs > allowed:
-        reasons.append(
-            f"max|Δ| {max_abs:.3g} > allowed {allowed:.3g} (= {bound:g}·max(1, {max_ref:.3g}))"
-        )
+        reasons.append(f"max|Δ| {max_abs:.3g} > allowed {allowed:.3g} (= {budget})")
     if min_cosine is not None and not cosine >= min_cosine:
         reasons.append(f"cosine {cosine:.6f} < {min_cosine}")
     return OutputComparison(
@@ -139,6 +160,7 @@ def _compare_one(
         mean_abs=mean_abs,
         max_ref=max_ref,
         allowed=allowed,
+        fp32_noise=noise,
         cosine=cosine,
         shape=tuple(int(d) for d in ref.shape),
         reason="; ".join(reasons),

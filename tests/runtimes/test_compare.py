@@ -73,3 +73,44 @@ def test_min_cosine_for_quantized_outputs():
     assert not compare_outputs(ref, noisy).passed
     assert compare_outputs(ref, noisy, bound=None, min_cosine=0.99).passed
     assert not compare_outputs(ref, {"logits": -ref["logits"]}, bound=None, min_cosine=0.99).passed
+
+
+def test_an_ill_conditioned_reference_widens_the_budget_to_its_own_fp32_noise():
+    ref = {"y": np.array([100.0, -50.0], np.float32)}
+    act = {"y": np.array([100.3, -50.0], np.float32)}
+    strict = compare_outputs(ref, act)
+    assert not strict.passed  # 0.3 > 5e-5·100
+    widened = compare_outputs(ref, act, noise_floor={"y": 0.2})
+    (out,) = widened.outputs
+    assert widened.passed and out.allowed == 0.4 and out.fp32_noise == 0.2
+    tight = compare_outputs(ref, act, noise_floor={"y": 0.1})
+    assert not tight.passed and "fp32-vs-fp64 difference 0.1" in tight.failures()[0]
+    # a noise floor below the bound changes nothing
+    assert compare_outputs(ref, ref, noise_floor={"y": 1e-9}).outputs[0].allowed == 5e-5 * 100
+
+
+def test_fp32_noise_measures_the_models_own_round_off():
+    import torch
+
+    from edgec.verification import _fp32_noise
+
+    class Cancelling(torch.nn.Module):  # (x·1e4 + 1e8) − 1e8: fp32 keeps ~1 digit of x·1e4
+        def forward(self, x):
+            return (x * 1e4 + 1e8) - 1e8
+
+    batch = np.linspace(0.1, 0.9, 8, dtype=np.float32).reshape(2, 4)
+    reference = {"y": np.concatenate([Cancelling()(torch.from_numpy(s[None])).numpy()
+                                      for s in batch])}  # fmt: skip
+    assert _fp32_noise(Cancelling(), batch, reference)["y"] > 1.0
+    assert _fp32_noise(torch.nn.Identity(), batch, {"y": batch})["y"] < 1e-6
+
+
+def test_a_widened_budget_becomes_a_note_for_the_user():
+    from edgec.verification import ill_conditioned_notes
+
+    ref = {"y": np.array([100.0], np.float32)}
+    act = {"y": np.array([100.3], np.float32)}
+    widened = compare_outputs(ref, act, noise_floor={"y": 0.2}).to_dict()
+    (note,) = ill_conditioned_notes(widened)
+    assert "ill-conditioned" in note and "--verify-images" in note
+    assert ill_conditioned_notes(compare_outputs(ref, ref).to_dict()) == []
