@@ -89,28 +89,24 @@ def report_json(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def chart_names(manifest: dict[str, Any]) -> list[str]:
     """The charts a compile's output holds (those with something to show)."""
-    data = report_json(manifest)
-    return [
-        name
-        for name, rows in ((BY_OP_PNG, data["by_op"]["ms"]), (BY_DEVICE_PNG, _priced(data)))
-        if rows
-    ]
+    return list(_chart_rows(report_json(manifest)))
 
 
 def write_report_files(stage: Path, manifest: dict[str, Any]) -> None:
     """report.json and the charts that have something to show."""
     data = report_json(manifest)
     title = f"{data['model']} on {data['target']} ({data['precision']})"
+    rows = _chart_rows(data)
     charts = {}
-    if data["by_op"]["ms"]:
-        bars = [Bar(label, ms) for label, ms in data["by_op"]["ms"].items()]
+    if BY_OP_PNG in rows:
+        bars = [Bar(label, ms) for label, ms in rows[BY_OP_PNG].items()]
         charts[BY_OP_PNG] = bar_chart(
             f"Latency by op: {title}", bars, footer=data["by_op"]["source"]
         )
-    if _priced(data):
+    if BY_DEVICE_PNG in rows:
         charts[BY_DEVICE_PNG] = bar_chart(
             f"Latency per device: {data['model']} (each device at its default precision)",
-            [_device_bar(row) for row in _priced(data)],
+            [_device_bar(row) for row in rows[BY_DEVICE_PNG]],
             footer="estimates from edgec's cost model; error bars: the device's median "
             "error on published measurements; dots: measured here",
         )
@@ -121,8 +117,12 @@ def write_report_files(stage: Path, manifest: dict[str, Any]) -> None:
     (stage / REPORT_JSON).write_text(text + "\n", encoding="utf-8")
 
 
-def _priced(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [row for row in data["by_device"] if row.get("estimate_ms") is not None]
+def _chart_rows(data: dict[str, Any]) -> dict[str, Any]:
+    """Chart file → the rows it draws, for the charts that have any (one rule for both
+    `chart_names` and `write_report_files`)."""
+    priced = [row for row in data["by_device"] if row.get("estimate_ms") is not None]
+    rows = {BY_OP_PNG: data["by_op"]["ms"], BY_DEVICE_PNG: priced}
+    return {name: r for name, r in rows.items() if r}
 
 
 def _device_bar(row: dict[str, Any]) -> Bar:
