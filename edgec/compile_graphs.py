@@ -22,15 +22,18 @@ graph exported at its example size, and the manifest says which dims were fixed 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx_ir as ir
 
 from edgec.config import CompileConfig
 from edgec.device_profile import DeviceProfile
 from edgec.errors import UserError
-from edgec.graph_stats import describe_value, graph_summary
+from edgec.graph_stats import graph_summary
 from edgec.progress import Progress
 from edgec.verification import GraphChecker
 
@@ -64,40 +67,44 @@ def check_supported(device: DeviceProfile, config: CompileConfig) -> None:
         )
 
 
-def compile_graphs(
-    module,
-    specs: list,
-    runtime,
-    device: DeviceProfile,
-    config: CompileConfig,
-    run_passes,
-    not_measured,
-    stage: Path,
-    scratch: Path,
-    progress: Progress,
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    """Compile every graph of `module` into `stage`; returns the manifest fields for them.
+@dataclasses.dataclass(frozen=True)
+class GraphCompile:
+    """What every graph of one multi-graph compile shares: the target, the options, where
+    files go, and the composition root's hooks.
 
     `run_passes(model, checker, outputs)` runs the target's pipeline on one graph (the
     composition root passes its own, so --verify and --dump-ir behave as for one graph);
     `not_measured(model, precision)` is the latency record of a target that is not this
     machine (the cost model's estimate, or why there is none), None where it is measured.
+    `timings` gains one entry per graph.
     """
+
+    runtime: Any
+    device: DeviceProfile
+    config: CompileConfig
+    run_passes: Callable[[ir.Model, GraphChecker, Any], list]
+    not_measured: Callable[[ir.Model, str], dict[str, Any] | None]
+    stage: Path
+    scratch: Path
+    progress: Progress
+    timings: dict[str, float]
+
+
+def compile_graphs(module, specs: list, job: GraphCompile) -> dict[str, Any]:
+    """Compile every graph of `module` into `job.stage`; returns the manifest fields for them."""
     from edgec.exporters.efficienttam import CONNECTIONS, host_contract
 
+    runtime, config = job.runtime, job.config
     if config.min_ios and runtime.NAME != "coreml":
         raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
     records = []
     for spec in specs:
-        with progress.step(f"graph {spec.name}", timings, f"graph:{spec.name}"):
-            record, model, artifact, feeds = _compile_graph(
-                spec, runtime, device, config, run_passes, stage, scratch, progress
-            )
-            latency = not_measured(model, artifact.precision)
+        with job.progress.step(f"graph {spec.name}", job.timings, f"graph:{spec.name}"):
+            record, model, artifact, feeds = _compile_graph(spec, job)
+            latency = job.not_measured(model, artifact.precision)
             if latency is None:
-                latency = _measure(runtime, artifact.path, feeds, config.threads or device.threads,
-                                   config.latency_runs)  # fmt: skip
+                threads = config.threads or job.device.threads
+                latency = _measure(runtime, artifact.path, feeds, threads, config.latency_runs)
         records.append({**record, "latency": latency})
     return {
         "graphs": records,
@@ -107,27 +114,26 @@ def compile_graphs(
     }
 
 
-def _compile_graph(spec, runtime, device, config, run_passes, stage, scratch, progress):
+def _compile_graph(spec, job: GraphCompile):
     """One graph: (its manifest record without latency, the compiled model, artifact, feeds)."""
-    import dataclasses
-
-    from edgec.exporters.efficienttam import dynamic_record, export_graph, torch_reference
+    from edgec.exporters.efficienttam import export_graph, graph_record, torch_reference
     from edgec.quant_plan import QUANT_BOUNDS, quantize
 
+    runtime, device, config = job.runtime, job.device, job.config
     feeds = {name: tensor.numpy() for name, tensor in spec.inputs.items()}
     fixed = spec.dynamic and not getattr(runtime, "DYNAMIC_SHAPES", True)
     exported_spec = dataclasses.replace(spec, dynamic={}) if fixed else spec
-    checker = GraphChecker(feeds, scratch)
+    checker = GraphChecker(feeds, job.scratch)
     model = export_graph(exported_spec)
     reference = dict(zip(spec.outputs, torch_reference(spec, feeds), strict=True))
     exported, outputs = checker.check(
         reference, model, f"graph {spec.name}: the export differs from PyTorch", _HINT
     )
     before = graph_summary(model)
-    passes = run_passes(model, checker, outputs)
+    passes = job.run_passes(model, checker, outputs)
     quantization, bounds = None, {}
     if config.precision != "fp32":  # fp16 (check_supported): after the target's passes
-        quant_records, quantization = quantize(model, device, config, progress.detail)
+        quant_records, quantization = quantize(model, device, config, job.progress.detail)
         passes, bounds = passes + quant_records, QUANT_BOUNDS
     final, _ = checker.check(
         reference, model, f"graph {spec.name}: the passes changed the outputs", _HINT, **bounds
@@ -140,18 +146,14 @@ def _compile_graph(spec, runtime, device, config, run_passes, stage, scratch, pr
     }
     artifact = runtime.emit(
         model,
-        stage,
+        job.stage,
         name=spec.name,
         precision=config.precision,
         device=device,
         **_declared(runtime.emit, options),
     )
     record = {
-        "name": spec.name,
-        "used_when": spec.used_when,
-        "inputs": [describe_value(v) for v in model.graph.inputs],
-        "outputs": [describe_value(v) for v in model.graph.outputs],
-        "dynamic": dynamic_record(exported_spec),
+        **graph_record(exported_spec, model),
         **({"fixed_shapes": _fixed_record(spec, runtime)} if fixed else {}),
         "fidelity": {"export_vs_pytorch": exported, "final_vs_pytorch": final},
         "passes": [vars(r) for r in passes],

@@ -166,7 +166,7 @@ def _compile_multi_graph(
     specs, loaded, device, config, pass_ids, stage, scratch, progress, timings
 ):
     """The manifest fields of a model deployed as several graphs (`edgec.compile_graphs`)."""
-    from edgec.compile_graphs import check_supported, compile_graphs
+    from edgec.compile_graphs import GraphCompile, check_supported, compile_graphs
 
     check_supported(device, config)
 
@@ -176,19 +176,18 @@ def _compile_multi_graph(
     def not_measured(model: ir.Model, precision: str):
         return _not_measured(device, config, model, precision)
 
-    fields = compile_graphs(
-        loaded.module,
-        specs,
-        _runtime(device),
-        device,
-        config,
-        passes,
-        not_measured,
-        stage,
-        Path(scratch),
-        progress,
-        timings,
+    job = GraphCompile(
+        runtime=_runtime(device),
+        device=device,
+        config=config,
+        run_passes=passes,
+        not_measured=not_measured,
+        stage=stage,
+        scratch=Path(scratch),
+        progress=progress,
+        timings=timings,
     )
+    fields = compile_graphs(loaded.module, specs, job)
     return {
         "model": {
             "name": loaded.name,

@@ -51,6 +51,18 @@ def dynamic_record(spec: GraphSpec) -> dict:
     return {k: {str(a): list(d) for a, d in v.items()} for k, v in spec.dynamic.items()}
 
 
+def graph_record(spec: GraphSpec, model: ir.Model) -> dict:
+    """A graph's entry in a manifest (graphs.json, a compile's `graphs[]`): its name, when the
+    host runs it, the ONNX graph's inputs and outputs, and `spec`'s dynamic dims."""
+    return {
+        "name": spec.name,
+        "used_when": spec.used_when,
+        "inputs": [describe_value(v) for v in model.graph.inputs],
+        "outputs": [describe_value(v) for v in model.graph.outputs],
+        "dynamic": dynamic_record(spec),
+    }
+
+
 def dim_ranges(spec: GraphSpec) -> dict[str, list[int]]:
     """Each dynamic dim's [min, opt, max], opt = its size in the example inputs."""
     return {
@@ -143,14 +155,7 @@ def export_graphs(model: EfficientTAM, out_dir: Path, *, verify: bool = True) ->
         onnx_model = export_graph(spec)
         path = out_dir / f"{spec.name}.onnx"
         ir.save(onnx_model, path)
-        entry = {
-            "name": spec.name,
-            "file": path.name,
-            "inputs": [describe_value(v) for v in onnx_model.graph.inputs],
-            "outputs": [describe_value(v) for v in onnx_model.graph.outputs],
-            "dynamic": dynamic_record(spec),
-            "used_when": spec.used_when,
-        }
+        entry = {**graph_record(spec, onnx_model), "file": path.name}
         if verify:
             feeds = {k: v.numpy() for k, v in spec.inputs.items()}
             got = OrtGraphs({spec.name: path})(spec.name, feeds)

@@ -72,6 +72,7 @@ def test_every_graph_is_exported_verified_and_listed(exported):
     ]
     assert json.loads((out / MANIFEST).read_text()) == json.loads(json.dumps(manifest))
     for graph in manifest["graphs"]:
+        assert {"used_when", "inputs", "outputs", "dynamic"} <= set(graph)  # `graph_record`
         assert graph["verification"]["max_abs_diff"] <= graph["verification"]["bound"]
         import onnx
 

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("coremltools", reason="coremltools is not installed")
 
-from edgec.compile_graphs import compile_graphs, graph_specs
+from edgec.compile_graphs import GraphCompile, compile_graphs, graph_specs
 from edgec.config import CompileConfig
 from edgec.device_profile import load_device
 from edgec.progress import Progress
@@ -35,19 +35,18 @@ def compiled(tmp_path_factory):
     module = create("efficienttam_ti_1", image_size=64)
     specs = [s for s in graph_specs(module) if s.name in GRAPHS]
     stage = tmp_path_factory.mktemp("etam")
-    fields = compile_graphs(
-        module,
-        specs,
-        backend_for("coreml"),
-        device,
-        config,
-        lambda model, checker, outputs: run_passes(model, pipeline(device.pipeline), {}),
-        lambda model, precision: _not_measured(device, config, model, precision),
-        stage,
-        tmp_path_factory.mktemp("scratch"),
-        Progress(enabled=False),
-        {},
+    job = GraphCompile(
+        runtime=backend_for("coreml"),
+        device=device,
+        config=config,
+        run_passes=lambda model, checker, outputs: run_passes(model, pipeline(device.pipeline), {}),
+        not_measured=lambda model, precision: _not_measured(device, config, model, precision),
+        stage=stage,
+        scratch=tmp_path_factory.mktemp("scratch"),
+        progress=Progress(enabled=False),
+        timings={},
     )
+    fields = compile_graphs(module, specs, job)
     return fields, stage
 
 
