@@ -28,34 +28,52 @@ BY_DEVICE_PNG = "latency_by_device.png"
 REPORT_JSON = "report.json"
 
 
-def device_estimates(model, measured_ms: float | None = None) -> list[dict[str, Any]]:
+def device_estimates(
+    model, measured_ms: float | None = None, target_latency: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The compiled graph estimated on every device profile (`edgec.estimate`), by name.
 
     A profile the cost model cannot price gets `estimate_ms: None` and the reason; the host's
-    entry carries `measured_ms` when this compile measured it.
+    entry carries `measured_ms` when this compile measured it. `target_latency` is the
+    compile's own latency record: an estimate of the target at a row's device and precision
+    is that row's figure, not computed again.
     """
     from edgec.config import default_precision
     from edgec.device_profile import all_profiles
-    from edgec.estimate import EstimateUnavailable, estimate
 
+    known = target_latency if (target_latency or {}).get("method") == "estimated" else {}
     rows = []
     for name, profile in sorted(all_profiles().items()):
         precision = default_precision(profile.precisions)
         row: dict[str, Any] = {"device": name, "runtime": profile.runtime, "precision": precision}
-        try:
-            result = estimate(model, profile, precision=precision).to_dict()
-        except EstimateUnavailable as exc:
-            row.update(estimate_ms=None, reason=exc.message)
+        if (known.get("device"), known.get("precision")) == (name, precision):
+            row.update(_priced(known))
         else:
-            row.update(
-                estimate_ms=result["total_ms"],
-                range_ms=result["range_ms"],
-                expected_error_pct=result["expected_error"].get("median_pct"),
-            )
+            row.update(_estimated(model, profile, precision))
         if profile.latency == "measured" and measured_ms is not None:
             row["measured_ms"] = measured_ms
         rows.append(row)
     return rows
+
+
+def _estimated(model, profile, precision: str) -> dict[str, Any]:
+    """A device row's figures from a fresh estimate, or why there is none."""
+    from edgec.estimate import EstimateUnavailable, estimate
+
+    try:
+        result = estimate(model, profile, precision=precision).to_dict()
+    except EstimateUnavailable as exc:
+        return {"estimate_ms": None, "reason": exc.message}
+    return _priced(result)
+
+
+def _priced(result: dict[str, Any]) -> dict[str, Any]:
+    """A device row's figures from an estimate's record (`Estimate.to_dict()`)."""
+    return {
+        "estimate_ms": result["total_ms"],
+        "range_ms": result["range_ms"],
+        "expected_error_pct": result["expected_error"].get("median_pct"),
+    }
 
 
 def by_op(latency: dict[str, Any]) -> tuple[str, list[tuple[str, float]]]:

@@ -88,19 +88,45 @@ def test_charts_are_byte_identical_for_the_same_rows(tmp_path):
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
 
 
-@pytest.mark.slow
-def test_device_estimates_price_every_profile(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEC_CACHE_DIR", str(tmp_path))
+def _matmul_model() -> ir.Model:
     x = ir.val("x", ir.DataType.FLOAT, ir.Shape([1, 64]))
     w = ir.tensor(np.ones((64, 64), np.float32), name="w")
     node = ir.node("MatMul", [x, ir.Value(name="w", const_value=w)])
     graph = ir.Graph(
         [x], node.outputs, nodes=[node], initializers=[node.inputs[1]], opset_imports={"": 18}
     )
-    rows = device_estimates(ir.Model(graph, ir_version=10), measured_ms=0.5)
+    return ir.Model(graph, ir_version=10)
+
+
+@pytest.mark.slow
+def test_device_estimates_price_every_profile(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEC_CACHE_DIR", str(tmp_path))
+    rows = device_estimates(_matmul_model(), measured_ms=0.5)
     names = [r["device"] for r in rows]
     assert names == sorted(names) and "iphone-15-pro" in names and "host" in names
     host = next(r for r in rows if r["device"] == "host")
     assert host["measured_ms"] == 0.5
     assert all(r["estimate_ms"] is None or r["estimate_ms"] > 0 for r in rows)
     assert all("reason" in r for r in rows if r["estimate_ms"] is None)
+
+
+def test_the_targets_own_estimate_is_reused_for_its_row(monkeypatch):
+    """A compile for an estimated target already priced it at its precision: that row takes
+    the compile's figure instead of a second estimate; other rows and precisions are priced."""
+    from edgec import device_profile
+    from edgec.estimate import estimate
+
+    names = ("iphone-15-pro", "jetson-orin-nano")  # estimated targets: no host benchmarks
+    profiles = {n: p for n, p in device_profile.all_profiles().items() if n in names}
+    monkeypatch.setattr(device_profile, "all_profiles", lambda: profiles)
+    model = _matmul_model()
+    fresh = device_estimates(model)
+    target = estimate(model, profiles["iphone-15-pro"], precision="fp16").to_dict()
+    assert device_estimates(model, target_latency=target) == fresh  # the same figures
+
+    sentinel = {**target, "total_ms": 99.0}  # only a reused record can carry this figure
+    rows = {r["device"]: r for r in device_estimates(model, target_latency=sentinel)}
+    assert rows["iphone-15-pro"]["estimate_ms"] == 99.0
+    assert rows["jetson-orin-nano"] == fresh[1]
+    for other in ({**sentinel, "precision": "w8a8"}, {**sentinel, "method": "measured"}):
+        assert device_estimates(model, target_latency=other) == fresh

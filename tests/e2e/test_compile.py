@@ -345,6 +345,8 @@ def test_a_target_that_is_not_this_machine_gets_an_estimated_latency(capsys, tmp
     assert latency["method"] == "estimated" and latency["device"] == "raspberry-pi-5"
     assert latency["total_ms"] > 0 and "p50_ms" not in latency
     assert {k["class"] for k in latency["per_kernel"]} == {"conv"}
+    row = next(d for d in manifest["device_estimates"] if d["device"] == "raspberry-pi-5")
+    assert row["estimate_ms"] == latency["total_ms"]  # the target's own estimate
     assert "Estimated, not measured" in (tmp_path / "o" / "report.md").read_text()
 
 
