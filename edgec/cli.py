@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "profile",
         help="re-measure the artifact in a compile's output, or estimate it on a device",
     )
-    profile_p.add_argument("directory", help="a compile's output directory (or an .onnx file)")
+    profile_p.add_argument(
+        "directory", help="a compile's output directory (with --device: or an .onnx file)"
+    )
     profile_p.add_argument("--threads", type=int, default=None)
     profile_p.add_argument("--runs", type=int, default=100)
     profile_p.add_argument(
