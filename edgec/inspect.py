@@ -20,7 +20,11 @@ def inspect_model(
     support = target_support(model)
     lines = [f"{loaded.name} ({loaded.kind})", *loaded.notes, format_stats(stats), "", "targets:"]
     for name, unsupported in support.items():
-        verdict = "ok" if not unsupported else "unsupported ops: " + ", ".join(sorted(unsupported))
+        verdict = ", ".join(sorted(unsupported))
+        if not unsupported:
+            verdict = "ok"
+        elif not verdict.startswith("("):  # a note instead of a verdict is printed as it is
+            verdict = "unsupported ops: " + verdict
         lines.append(f"  {name:<16} {verdict}")
     return {
         "text": "\n".join(lines),
@@ -64,13 +68,39 @@ def _load_graph(source: str, arch: str | None, num_classes: int | None, allow_pi
 
 
 def target_support(model: ir.Model) -> dict[str, dict[str, list[str]]]:
-    """Per device profile, the ops its runtime cannot run ({} = supported)."""
-    from edgec.runtimes import ort
+    """Per device profile, what its runtime's own `check` rejects in the graph that profile's
+    pipeline makes of `model` ({} = supported): BatchNorm, for one, is folded away before any
+    runtime sees it.
 
+    A runtime that edgec cannot emit, or whose toolchain is not installed here, gets one
+    entry that says so instead of a verdict."""
+    import importlib
+
+    from edgec.runtimes import BACKENDS
+
+    compiled: dict[str, ir.Model] = {}
     support = {}
     for name, profile in all_profiles().items():
-        if profile.runtime == "onnxruntime":
-            support[name] = ort.check(model, profile)
-        else:
-            support[name] = {f"(runtime {profile.runtime} not available in edgec yet)": []}
+        if profile.runtime not in BACKENDS:
+            support[name] = {f"(runtime {profile.runtime}: edgec cannot emit it)": []}
+            continue
+        backend = importlib.import_module(f"edgec.runtimes.{BACKENDS[profile.runtime]}")
+        usable, why = backend.available()
+        if not usable:
+            support[name] = {f"({backend.NAME} not usable here: {why})": []}
+            continue
+        if profile.pipeline not in compiled:
+            compiled[profile.pipeline] = _after_pipeline(model, profile.pipeline)
+        support[name] = backend.check(compiled[profile.pipeline], profile)
     return support
+
+
+def _after_pipeline(model: ir.Model, name: str) -> ir.Model:
+    """A copy of `model` after the named pipeline's passes."""
+    import edgec.passes  # noqa: F401  (registers the passes)
+    from edgec.pass_manager import run_passes
+    from edgec.pipelines import pipeline
+
+    copy = ir.from_proto(ir.to_proto(model))
+    run_passes(copy, pipeline(name))
+    return copy
