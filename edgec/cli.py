@@ -65,7 +65,11 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-ios", help="Core ML deployment target: ios17 (default) or ios18")
     p.add_argument("--verify-images", metavar="PATH", help="images (folder or .npz) to verify on")
     p.add_argument("--verify-count", type=int, help="how many verification images (default 4)")
-    p.add_argument("--threads", type=int, help="threads for latency measurement (default 1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="threads for latency measurement (default: the target profile's, 1 for host)",
+    )
     p.add_argument("--latency-runs", type=int, help="timed runs (default 100)")
     p.add_argument(
         "--no-measure", dest="measure", action="store_false", default=None, help="skip latency"
