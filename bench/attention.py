@@ -18,8 +18,10 @@ shared machine hits all of them alike); medians are reported.
               highest tensor rank in each graph is reported (the per-head graphs must stay ≤ 4).
 
 Per variant: ORT latency at each thread count, op counts, pass statistics, max |Δ| against
-PyTorch, and per-block time: ORT's profiler (runtimes/ort_profile.py, 1 thread) summed per
-attention block (bench/attention_blocks.py says how nodes are attributed to blocks). The
+PyTorch, the median thread CPU time per call at 1 thread (on a shared host the wall clock
+includes waiting for a core; the CPU time does not), and per-block time: ORT's profiler
+(runtimes/ort_profile.py, 1 thread) summed per attention block (bench/attention_blocks.py
+says how nodes are attributed to blocks). The
 profiler adds a fixed cost to every node, so it overstates blocks of many small nodes (the
 unfused attention most): quote the wall-clock attention time, not the profiled ratio.
 
@@ -49,15 +51,16 @@ import onnx_ir as ir
 import onnxruntime
 import torch
 from attention_blocks import OTHER, block_times, label_blocks, node_blocks
+from ort_sessions import open_sessions
 
 import edgec.passes  # noqa: F401  (registers every pass)
+from edgec.cost_model.cpu_time import interleaved_with_cpu_time
 from edgec.device_profile import host_facts
 from edgec.exporters.export import export_onnx, torch_outputs
 from edgec.models import create
 from edgec.pass_manager import run_passes
 from edgec.pipelines import pipeline
 from edgec.runtimes import ort
-from edgec.runtimes.measure import measure_interleaved
 from edgec.toolchain import toolchain_versions
 
 CGA = "attention::cga_fusion"
@@ -172,13 +175,17 @@ def per_block(built: Build, runs: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def time_variants(built: Build, threads: int, rounds: int, per_round: int) -> dict:
-    sessions = {tag: ort.load(path, threads=threads) for tag, path in built.files.items()}
-    fns = {tag: s.bound({"input": built.x}) for tag, s in sessions.items()}
-    stats = measure_interleaved(fns, rounds=rounds, per_round=per_round, threads=threads)
-    for session in sessions.values():
-        session.close()
-    return stats
+def time_variants(
+    built: Build, threads: int, rounds: int, per_round: int
+) -> tuple[dict, dict[str, float]]:
+    """Wall-time stats per variant and median thread CPU ms per call (bench/ort_sessions.py
+    says why the sessions are opened through `open_sessions`)."""
+    with open_sessions(built.files, threads) as sessions:
+        fns = {tag: s.bound({"input": built.x}) for tag, s in sessions.items()}
+        stats, cpu = interleaved_with_cpu_time(
+            fns, warmup=10, rounds=rounds, per_round=per_round, threads=threads
+        )
+    return stats, {tag: seconds * 1e3 for tag, seconds in cpu.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             blocks = per_block(built, args.profile_runs) if args.profile_runs else None
             for threads in args.threads:
                 print(f"{name} @ {threads} thread(s): timing …", file=sys.stderr)
-                stats = time_variants(built, threads, args.rounds, args.per_round)
+                stats, cpu = time_variants(built, threads, args.rounds, args.per_round)
                 p50 = {tag: s.p50_ms for tag, s in stats.items()}
                 rows.append(
                     {
@@ -219,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         "runs_each": stats[with_pass].runs,
                         "speedup": round(p50[without] / p50[with_pass], 3),
                         **_attention_wall_clock(p50, with_pass, without),
+                        **_cpu_time(cpu, threads, with_pass, without),
                         **({"profile_us_per_block_1thread": blocks} if blocks else {}),
                         "build": built.info,
                     }
@@ -233,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         "onnxruntime_providers": onnxruntime.get_available_providers(),
         "protocol": (
             "batch 1; ORT_ENABLE_ALL; interleaved rounds, medians; speedup = p50 without the "
-            "pass / p50 with it; per-block figures from ORT's profiler at 1 thread (shares "
-            "matter, the profiler slows everything down)"
+            "pass / p50 with it; at 1 thread also the median thread CPU time per call "
+            "(cpu_p50_ms, speedup_cpu); an untimed spare session is opened after the timed "
+            "ones (bench/ort_sessions.py); per-block figures from ORT's profiler at 1 thread "
+            "(shares matter, the profiler slows everything down)"
         ),
         "goals": {
             "cga_fusion": f"default >= {CGA_GOAL}x no_cga on efficientvit_m0 at 1 thread",
@@ -287,9 +297,23 @@ def _attention_wall_clock(p50: dict[str, float], with_pass: str, without: str) -
     }
 
 
+def _cpu_time(cpu: dict[str, float], threads: int, with_pass: str, without: str) -> dict:
+    """Median thread CPU ms per call, and the speedup on it: at 1 thread ORT runs on the
+    calling thread, so this is the latency on an idle core (what a shared host's wall clock
+    hides); with more threads the pool's work is not counted, so nothing is recorded."""
+    if threads != 1:
+        return {}
+    return {
+        "cpu_p50_ms": {tag: round(ms, 4) for tag, ms in cpu.items()},
+        "speedup_cpu": round(cpu[without] / cpu[with_pass], 3),
+    }
+
+
 def _row_text(row: dict) -> str:
     times = "  ".join(f"{tag} {ms:.3f}" for tag, ms in row["p50_ms"].items())
     text = f"{times} ms → {row['speedup']:.3f}x"
+    if "speedup_cpu" in row:
+        text += f" (thread CPU time: {row['speedup_cpu']:.3f}x)"
     if "attention_ms" in row:
         text += (
             f" (attention {row['attention_speedup']:.2f}x faster on its own; "

@@ -32,6 +32,7 @@ def test_attention_bench_smoke(tmp_path):
     assert set(cga["p50_ms"]) == {"default", "no_cga", "no_attention"}
     assert set(split["p50_ms"]) == {"ane", "default"} and "attention_ms" not in split
     assert set(cga["attention_ms"]) == {"default", "no_cga"}
+    assert set(cga["cpu_p50_ms"]) == set(cga["p50_ms"]) and cga["speedup_cpu"] > 0
     assert cga["ceiling_speedup"] > 1.0  # the attention-free graph is the fastest
     built = cga["build"]
     assert built["no_attention"]["nodes"] < built["default"]["nodes"]

@@ -36,5 +36,7 @@ def test_ort_fp32_bench_smoke(tmp_path):
     report = json.loads(out.read_text())
     (row,) = report["rows"]
     assert set(row["p50_ms"]) == {"torch", "ort", "onnxslim", "edgec"}
+    assert set(row["cpu_p50_ms"]) == set(row["p50_ms"])  # thread CPU time at 1 thread
+    assert row["speedup_vs_best_onnx_cpu"] > 0
     assert all(diff < 1e-3 for diff in row["max_abs_diff_vs_torch"].values())
     assert "| efficientvit_m0 | 1 |" in result.stdout
