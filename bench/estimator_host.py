@@ -13,10 +13,13 @@ For every model and precision (fp32, w8a8):
    and reused by later runs;
 2. measure every artifact in ONNX Runtime at `--threads` (default 1), interleaved round by
    round (`runtimes.measure.measure_interleaved`): wall-time median and 10th percentile, and
-   the median CPU time of a call (`cost_model.cpu_time`; at one thread, what the call costs on
-   an idle core even while other processes load a shared machine);
-3. estimate it with the host cost model, whose constants are micro-benchmarked afresh for the
-   run (a private cache directory) — nothing is fitted to these models.
+   the median CPU time of a call (`cost_model.cpu_time`; at one thread it leaves out the time
+   a call waits for a core while other processes load a shared machine);
+3. estimate it with the host cost model, whose constants are micro-benchmarked afresh in the
+   same interleaved rounds as the artifacts (`host_micro.run_with`; cached in a private
+   directory for the run), so that the benchmarks and the models see the same machine: on a
+   shared 2-vCPU host a call runs measurably slower, even in CPU time, while the other core
+   is busy — nothing is fitted to these models.
 
 Prints the table, the median absolute % error (against the wall median, the wall 10th
 percentile and the CPU time) and Spearman ρ, the load average before and after, and saves
@@ -49,7 +52,8 @@ from estimator import ape, spearman
 
 from edgec.config import CompileConfig
 from edgec.cost_model.calibration import HOST_ERROR_FILE
-from edgec.cost_model.cpu_time import interleaved_with_cpu_time
+from edgec.cost_model.host_calibration import store_calibration
+from edgec.cost_model.host_micro import run_with
 from edgec.device_profile import host_facts
 from edgec.errors import EdgecError, UserError
 from edgec.estimate import estimate
@@ -172,22 +176,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     load_before = os.getloadavg()
+    print(
+        f"timing {len(artifacts)} artifacts and the micro-benchmarks interleaved …",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+    runners = {key: ort.load(path, threads=args.threads) for key, path in artifacts.items()}
+    micro, stats, cpu = run_with(
+        args.threads,
+        {f"{m}/{p}": r.bound(r.example_feeds()) for (m, p), r in runners.items()},
+        rounds=args.rounds, per_round=args.per_round, warmup=5,
+    )  # fmt: skip
+    load_after = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="edgec-host-calibration-") as cache:
-        os.environ["EDGEC_CACHE_DIR"] = cache  # micro-benchmark afresh, next to the timing
+        os.environ["EDGEC_CACHE_DIR"] = cache  # the constants of the rounds just timed
+        constants = store_calibration(args.threads, micro).to_dict()
         estimates = {
             key: estimate(path, "host", precision=key[1], threads=args.threads)
             for key, path in artifacts.items()
         }
-        from edgec.cost_model.host_calibration import host_calibration
-
-        constants = host_calibration(args.threads).to_dict()
-    print(f"timing {len(artifacts)} artifacts interleaved …", file=sys.stderr, flush=True)
-    runners = {key: ort.load(path, threads=args.threads) for key, path in artifacts.items()}
-    stats, cpu = interleaved_with_cpu_time(
-        {f"{m}/{p}": r.bound(r.example_feeds()) for (m, p), r in runners.items()},
-        rounds=args.rounds, per_round=args.per_round, threads=args.threads, warmup=5,
-    )  # fmt: skip
-    load_after = os.getloadavg()
 
     rows = []
     for (model, precision), est in estimates.items():
@@ -220,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for against in ("p50", "p10", "cpu")
     }
+    groups = {against: _by_group(rows, against) for against in ("p50", "cpu")}
     report = {
         "benchmark": "bench/estimator_host.py",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -231,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_after": [round(v, 2) for v in load_after],
         "calibration": constants,
         "summary": summary,
+        "by_group": groups,
         "rows": rows,
         "failed": failed,
     }
@@ -241,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"vs {against}: median |error| {s['median_pct']} %, max {s['max_pct']} %, "
             f"Spearman ρ {s['spearman']}, n = {s['n']}"
+        )
+    for group, s in groups[args.against].items():
+        print(
+            f"  {group}: median |error| {s['median_pct']} %, median signed error "
+            f"{s['median_signed_pct']:+} % (n = {s['n']}, vs {args.against})"
         )
     print(f"load average before {load_before}, after {load_after}; saved {args.out}")
     if args.write:
@@ -254,6 +267,30 @@ def main(argv: list[str] | None = None) -> int:
         ERROR_FILE.write_text(json.dumps({"expected_error": error}, indent=1) + "\n")
         print(f"wrote {ERROR_FILE}")
     return 0
+
+
+def _by_group(rows: list[dict], against: str) -> dict[str, dict]:
+    """Median absolute and median signed % error per precision and per model family: a group
+    whose signed median is far from 0 is one the model gets systematically wrong."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["precision"], []).append(r)
+        groups.setdefault(r["family"], []).append(r)
+        groups.setdefault(f"{r['family']} {r['precision']}", []).append(r)
+    return {
+        name: {
+            "median_pct": round(statistics.median(r[f"ape_{against}"] for r in members), 1),
+            "median_signed_pct": round(
+                statistics.median(
+                    100 * (r["estimate_ms"] - r[f"{against}_ms"]) / r[f"{against}_ms"]
+                    for r in members
+                ),
+                1,
+            ),
+            "n": len(members),
+        }
+        for name, members in sorted(groups.items())
+    }
 
 
 def _table(rows: list[dict]) -> str:

@@ -30,8 +30,9 @@ from typing import Any
 import onnx_ir as ir
 
 from edgec.cost_model.calibration import Calibration, calibration_for, host_expected_error
-from edgec.cost_model.fusion import ACCELERATOR, ORT_CPU
+from edgec.cost_model.fusion import ORT_CPU, rules_for
 from edgec.cost_model.hardware import ELEMENT_BYTES, Hardware, hardware_for
+from edgec.cost_model.host_time import HostTimes
 from edgec.cost_model.kernels import Kernel, group_kernels
 from edgec.cost_model.placement import match_fallbacks
 from edgec.cost_model.roofline import kernel_terms
@@ -173,14 +174,14 @@ def estimate(
     if batch < 1:
         raise UserError(f"batch must be at least 1, got {batch}")
     if profile.latency == "measured":
-        hardware, calibration, efficiency, fixed_us, call_ms = _host_constants(
+        hardware, calibration, measured, call_ms = _host_constants(
             profile, precision, threads or profile.threads
         )
     else:
         hardware = hardware_for(profile, precision)
         calibration = calibration_for(profile.name, hardware.unit_kind)
-        efficiency, fixed_us, call_ms = None, {}, 0.0
-    rules = ORT_CPU if profile.latency == "measured" else ACCELERATOR
+        measured, call_ms = None, 0.0
+    rules = ORT_CPU if profile.latency == "measured" else rules_for(profile.runtime)
     kernels = group_kernels(graph, _unit_batch_dims(graph), rules)
     peak = hardware.peak_tflops or calibration.nominal_tflops
     bandwidth = hardware.bandwidth_gbs or calibration.nominal_bandwidth_gbs
@@ -192,19 +193,25 @@ def estimate(
             "measurements calibrate it",
             f"add a sourced figure to devices/{profile.name}.toml, or measure on the device",
         )
+    host = HostTimes(measured, precision, kernels) if measured is not None else None
     times = []
     for k in kernels:
+        if host is not None:  # this CPU's micro-benchmarked constants (`cost_model.host_time`)
+            times.append(KernelTime(k, *host.ms_and_bound(k, batch), hardware.unit_kind))
+            continue
         terms = kernel_terms(
             k, hardware.unit_kind, peak, bandwidth, hardware.activation_bytes,
-            hardware.weight_bytes, batch, efficiency,
+            hardware.weight_bytes, batch,
         )  # fmt: skip
         seconds = terms.seconds(
             calibration.compute_scale,
             calibration.memory_scale,
-            fixed_us.get(k.cls, calibration.overhead_us),
+            calibration.overhead_us,
+            calibration.layout_scale,
         )
         compute = calibration.compute_scale * terms.compute_s
-        memory = calibration.memory_scale * terms.memory_s
+        memory = (calibration.layout_scale if terms.layout else None) or calibration.memory_scale
+        memory *= terms.memory_s
         bound = "launch" if max(compute, memory) < seconds / 2 else (
             "compute" if compute >= memory else "memory"
         )  # fmt: skip
@@ -216,8 +223,8 @@ def estimate(
 
 
 def _host_constants(profile: DeviceProfile, precision: str, threads: int):
-    """(hardware, calibration, per-class efficiency, per-class kernel cost in µs, call ms) of
-    this host, micro-benchmarked at `threads` on first use (`cost_model.host_calibration`)."""
+    """(hardware, calibration, measured constants, call ms) of this host, micro-benchmarked at
+    `threads` on first use (`cost_model.host_calibration`)."""
     from edgec.cost_model.host_calibration import HOST_PRECISIONS, cache_dir, host_calibration
     from edgec.device_profile import host_facts
 
@@ -248,13 +255,7 @@ def _host_constants(profile: DeviceProfile, precision: str, threads: int):
         how=f"micro-benchmarks on this CPU at first use, cached in {cache_dir()}",
         expected_error=host_expected_error(),
     )
-    return (
-        hardware,
-        calibration,
-        measured.efficiency(precision),
-        measured.fixed_cost_us(precision),
-        measured.call_us / 1e3,
-    )
+    return hardware, calibration, measured, measured.call_us / 1e3
 
 
 def _apply_fallbacks(profile, precision, batch, times: list[KernelTime], bandwidth) -> list[dict]:

@@ -1,7 +1,7 @@
 """The host's cost-model constants: measured by micro-benchmarks at first use, cached on disk.
 
 `host_calibration(threads)` returns the constants for this CPU, this ONNX Runtime and this
-thread count. The first call runs `host_micro.run_micro_benchmarks` (about ten seconds) and
+thread count. The first call runs `host_micro.run_micro_benchmarks` (about five seconds) and
 writes the result to `<cache>/host-calibration-<key>.json`; later calls read it. The cache
 directory is `$EDGEC_CACHE_DIR`, else `$XDG_CACHE_HOME/edgec`, else `~/.cache/edgec`. The key
 is the CPU model and ISA flags, the ORT version, the thread count and the benchmarks' version:
@@ -11,6 +11,8 @@ overwritten. Nothing is fitted to real models: every constant comes from one ben
 From the benchmarks (see `host_micro` for the graphs):
 
     call_us                fixed cost of one session.run (two Sigmoid chains of different length)
+    switch_us              extra cost of each kernel when kernels of different classes follow
+                           each other, as in a model (a mixed chain against its prediction)
     peak_gflops[p]         matmul throughput at precision p (fp32, w8a8)
     gflops[p][class]       each kernel class's throughput: the slope between its small and its
                            large benchmark (FLOPs per kernel against seconds per kernel)
@@ -18,13 +20,14 @@ From the benchmarks (see `host_micro` for the graphs):
                            least the cost of a trivial kernel)
     bandwidth_gbs          bytes per second of copies (the same slope for Split + Concat)
 
-The estimate uses them as the roofline's peak, per-class efficiency (gflops / peak), bandwidth
-and per-class launch cost, with `compute_scale = memory_scale = 1`:
-`t = fixed_us[class] + max(FLOPs / gflops[class], bytes / bandwidth)`, plus `call_us` once
-per inference. Classes without a benchmark of their own
-use a measured neighbour (pool, other → elementwise); at w8a8 only conv, dwconv, matmul and
-the peak have int8 benchmarks (the rest runs in float between DequantizeLinear and
-QuantizeLinear), the others keep their fp32 rates.
+The estimate (`host_time.HostTimes`) times each kernel with the constants of the precision it
+really runs at and of its class (`host_time.host_class`: conv1x1, deconv, quantize and the
+*_rw classes refine the kernel classes): `t = fixed_us[p][class] + switch_us +
+max(FLOPs / gflops[p][class], bytes / bandwidth)`, plus `call_us` once per inference. Classes
+without a benchmark of their own use a measured neighbour (pool, other → elementwise); at w8a8
+the classes ORT only runs in float (norm, softmax, quantize, deconv, the *_rw float convs) keep
+their fp32 constants, and copies
+(layout) move 1-byte elements at the fp32 bandwidth.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from edgec.cost_model.host_micro import MICRO_VERSION, MicroResult, run_micro_benchmarks
+from edgec.cost_model.host_time import HOST_PRECISIONS
 
 __all__ = [
     "CACHE_ENV",
@@ -47,14 +51,14 @@ __all__ = [
     "cache_path",
     "calibration_key",
     "host_calibration",
+    "store_calibration",
 ]
 
 CACHE_ENV = "EDGEC_CACHE_DIR"
 FORMAT = "edgec-host-calibration-v1"
-# edgec precision → the benchmarked precision whose rates it runs at in ORT on the CPU
-HOST_PRECISIONS = {"fp32": "fp32", "w8a8": "w8a8", "w4a8": "w8a8"}
 _BORROWED = {"pool": "elementwise", "other": "elementwise"}
-_FLOAT_ONLY = ("attention", "norm", "softmax", "elementwise")
+_FLOAT_ONLY = ("norm", "softmax", "quantize", "deconv", "conv_rw", "conv1x1_rw", "dwconv_rw")
+_FLOAT_ONLY += ("deconv_rw",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,11 +73,7 @@ class HostCalibration:
     gflops: dict[str, dict[str, float]]
     measured_at: str
     micro: tuple[dict[str, Any], ...] = ()
-
-    def efficiency(self, precision: str) -> dict[str, float]:
-        """Share of the peak each kernel class reaches at `precision`."""
-        p = HOST_PRECISIONS[precision]
-        return {cls: rate / self.peak_gflops[p] for cls, rate in self.gflops[p].items()}
+    switch_us: float = 0.0  # extra cost of every kernel in a graph of mixed kernels
 
     def fixed_cost_us(self, precision: str) -> dict[str, float]:
         """Fixed cost of one kernel of each class at `precision` (launch, setup, small work)."""
@@ -129,11 +129,23 @@ def host_calibration(threads: int, *, scale: float = 1.0, rounds: int = 20) -> H
     if cached is not None:
         return cached
     calibration = derive(key, run_micro_benchmarks(threads, scale=scale, rounds=rounds))
+    _write(path, calibration)
+    return calibration
+
+
+def store_calibration(threads: int, results: list[MicroResult]) -> HostCalibration:
+    """The constants from benchmark results measured elsewhere (`host_micro.run_with`, beside
+    the models bench/estimator_host.py times), cached as this host's calibration."""
+    calibration = derive(calibration_key(threads), results)
+    _write(cache_path(calibration.key), calibration)
+    return calibration
+
+
+def _write(path: Path, calibration: HostCalibration) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(calibration.to_dict(), indent=1) + "\n", encoding="utf-8")
     partial.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
-    return calibration
 
 
 def _read(path: Path, key: dict[str, Any]) -> HostCalibration | None:
@@ -164,7 +176,7 @@ def derive(key: dict[str, Any], results: list[MicroResult]) -> HostCalibration:
 
     groups: dict[tuple[str, str], dict[bool, list[MicroResult]]] = {}
     for r in results:
-        if r.cls != "launch":
+        if r.cls not in ("launch", "switch"):
             small = "_s" in r.name and r.cls != "peak"
             groups.setdefault((r.precision, r.cls), {}).setdefault(small, []).append(r)
     rates: dict[str, dict[str, float]] = {}
@@ -192,8 +204,10 @@ def derive(key: dict[str, Any], results: list[MicroResult]) -> HostCalibration:
         for cls, source in _BORROWED.items():
             rates[precision][cls] = rates[precision][source]
             fixed[precision][cls] = fixed[precision][source]
+    switch = _switch_cost(results, call, fixed["fp32"], rates["fp32"], bandwidth)
     return HostCalibration(
         key=key,
+        switch_us=round(switch * 1e6, 3),
         call_us=round(call * 1e6, 3),
         fixed_us={
             p: {c: round(v * 1e6, 3) for c, v in sorted(f.items())} for p, f in fixed.items()
@@ -202,5 +216,18 @@ def derive(key: dict[str, Any], results: list[MicroResult]) -> HostCalibration:
         peak_gflops={p: round(v / 1e9, 3) for p, v in peaks.items()},
         gflops={p: {c: round(v / 1e9, 3) for c, v in sorted(r.items())} for p, r in rates.items()},
         measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-        micro=tuple(dataclasses.asdict(r) for r in results),
+        micro=tuple(json.loads(json.dumps(dataclasses.asdict(r))) for r in results),  # as read
     )
+
+
+def _switch_cost(results, call, fixed, rates, bandwidth) -> float:
+    """Seconds per kernel the mixed chain (`host_micro._switch_bench`) takes beyond what the
+    classes' constants (measured on chains of one op) predict for its kernels."""
+    mixed = [r for r in results if r.cls == "switch"]
+    if not mixed:
+        return 0.0
+    r = mixed[0]
+    predicted = call + sum(
+        fixed[cls] + max(flops / rates[cls], moved / bandwidth) for cls, flops, moved in r.parts
+    )
+    return max(0.0, (r.seconds - predicted) / max(1, len(r.parts)))

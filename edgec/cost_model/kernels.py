@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import onnx_ir as ir
 
 from edgec.cost_model.fusion import ACCELERATOR, FusionRules
+from edgec.cost_model.ort_qdq import int8_nodes
 from edgec.graph_costs import node_costs
 from edgec.graph_shapes import inferred_shapes, numel, recorded_shape
 
@@ -106,6 +107,11 @@ class Kernel:
     activation_elements: int = 0
     weight_elements: int = 0
     shape_unknown: bool = False
+    int8: bool = False  # ORT runs it as an integer (QLinear) kernel (`ort_qdq`; ORT_CPU rules)
+    pointwise: bool = False  # a 1×1 convolution (a plain GEMM on the CPU, no im2col)
+    # a float conv/matmul whose weights a DequantizeLinear computes at every run (ORT_CPU rules:
+    # ORT can then neither pre-pack them nor use its NCHWc convolutions)
+    runtime_weights: bool = False
     _attention_open: bool = dataclasses.field(default=False, repr=False)
 
     @property
@@ -124,6 +130,7 @@ class Kernel:
             "activation_elements": self.activation_elements,
             "weight_elements": self.weight_elements,
             "shape_unknown": self.shape_unknown,
+            "int8": self.int8,
         }
 
 
@@ -151,6 +158,7 @@ def group_kernels(
 
     graph_inputs = set(graph.inputs)
     gelu_of = _gelu_patterns(graph) if rules.gelu_pattern else {}
+    int8 = int8_nodes(graph, rules.qlinear_ops) if rules.qlinear_ops else set()
     kernel_of_node: dict[ir.Node, int] = {}
     for index, (node, cost) in enumerate(zip(graph, costs, strict=True)):
         op = node.op_type if node.domain in ("", "ai.onnx") else cost.op
@@ -160,16 +168,28 @@ def group_kernels(
                 for out in node.outputs:
                     alias[out] = inputs[0]
             continue
-        if not any(v in produced_by or v in graph_inputs for v in inputs):
+        runs_each_time = op == "DequantizeLinear" and bool(rules.qlinear_ops)
+        runs_each_time &= not _feeds_only(node, int8)  # ORT never folds a DQ (of a weight)
+        if not runs_each_time and not any(v in produced_by or v in graph_inputs for v in inputs):
             continue  # computes from constants only: folded when the runtime builds the engine
         activations = [v for v in inputs if v in produced_by]
         if node in gelu_of and gelu_of[node] in kernel_of_node:
             host = kernel_of_node[gelu_of[node]]
         else:
-            host = _host_kernel(op, node, activations, produced_by, kernels, rules, graph_inputs)
+            host = _host_kernel(
+                op, node, activations, produced_by, kernels, rules, graph_inputs, int8
+            )
         if host is None:
             kernels.append(
-                Kernel(node.name or f"{node.op_type}#{index}", _class_of(op, node), [], [])
+                Kernel(
+                    node.name or f"{node.op_type}#{index}",
+                    _class_of(op, node),
+                    [],
+                    [],
+                    int8=node in int8,
+                    pointwise=_pointwise(op, node),
+                    runtime_weights=bool(rules.qlinear_ops) and _runtime_weights(op, node, int8),
+                )
             )
             members.append(set())
             reads.append(set())
@@ -203,9 +223,7 @@ def group_kernels(
 def _class_of(op: str, node: ir.Node) -> str:
     if op in ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose"):
         group = node.attributes.get_int("group", 1)
-        weight = node.inputs[1] if len(node.inputs) > 1 else None
-        if weight is not None and weight.shape is None and weight.producer() is not None:
-            weight = weight.producer().inputs[0]  # a QDQ graph's DequantizeLinear(int8 weight)
+        weight = _weight_of(node)
         out_channels = weight.shape[0] if weight is not None and weight.shape else None
         return "dwconv" if group > 1 and group == out_channels else "conv"
     if op in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "com.microsoft::MatMulNBits"):
@@ -224,7 +242,7 @@ def _class_of(op: str, node: ir.Node) -> str:
 
 
 def _host_kernel(
-    op, node, activations, produced_by, kernels, rules: FusionRules, graph_inputs
+    op, node, activations, produced_by, kernels, rules: FusionRules, graph_inputs, int8
 ) -> int | None:
     """The kernel `node` fuses into, or None when it starts a kernel of its own."""
     if not activations:
@@ -233,10 +251,9 @@ def _host_kernel(
     kernel = kernels[latest]
     if rules.qlinear_ops:
         if op == "QuantizeLinear":  # QLinear op writing int8, or a float op then a Q kernel
-            return latest if kernel.op_types[0] in rules.qlinear_ops else None
+            return latest if kernel.int8 else None
         if op == "DequantizeLinear":  # read as int8 by QLinear readers, else a DQ kernel
-            readers = [use.node.op_type for out in node.outputs for use in out.uses()]
-            return latest if readers and set(readers) <= rules.qlinear_ops else None
+            return latest if _feeds_only(node, int8) else None
         if "QuantizeLinear" in kernel.op_types:
             return None  # a quantized output ends the kernel (QLinear op → next QLinear op)
     if op in _ELEMENTWISE and (
@@ -251,6 +268,43 @@ def _host_kernel(
     if kernel.cls == "attention" and kernel._attention_open and op in ("MatMul", "Transpose"):
         return latest  # P·V (P possibly transposed first, as EfficientViT's v·Pᵀ)
     return None
+
+
+def _feeds_only(node: ir.Node, int8: set[ir.Node]) -> bool:
+    """Every reader of `node`'s outputs is an integer kernel (which reads the int8 tensor)."""
+    readers = [use.node for out in node.outputs for use in out.uses()]
+    return bool(readers) and all(reader in int8 for reader in readers)
+
+
+def _pointwise(op: str, node: ir.Node) -> bool:
+    """A convolution with a 1×1 window."""
+    if op not in ("Conv", "ConvInteger", "QLinearConv"):
+        return False
+    window = node.attributes.get_ints("kernel_shape", None)
+    if window is None:
+        weight = _weight_of(node)
+        window = weight.shape[2:] if weight is not None and weight.shape else None
+    return window is not None and all(w == 1 for w in window)
+
+
+def _runtime_weights(op: str, node: ir.Node, int8: set[ir.Node]) -> bool:
+    """A float conv or matmul reading DequantizeLinear(int8 weight): ORT computes its weights
+    at every run."""
+    weight = node.inputs[1] if len(node.inputs) > 1 else None
+    return (
+        node not in int8
+        and _class_of(op, node) in ("conv", "dwconv", "matmul")
+        and weight is not None
+        and _dequantized_constant(weight)
+    )
+
+
+def _weight_of(node: ir.Node) -> ir.Value | None:
+    """A conv's weight, seen through a QDQ graph's DequantizeLinear(int8 weight)."""
+    weight = node.inputs[1] if len(node.inputs) > 1 else None
+    if weight is not None and weight.shape is None and weight.producer() is not None:
+        weight = weight.producer().inputs[0]
+    return weight
 
 
 def _sole_reader(node: ir.Node, activations, produced_by, kernel: int) -> bool:
@@ -296,8 +350,18 @@ def _gelu_patterns(graph) -> dict[ir.Node, ir.Node]:
 
 def _is_act_act(node: ir.Node, produced_by, graph_inputs, buffer) -> bool:
     """A MatMul of two computed tensors (Q·Kᵀ), not of an activation and a weight."""
-    operands = [buffer(v) for v in node.inputs[:2] if v is not None]
+    operands = [v for v in node.inputs[:2] if v is not None and not _dequantized_constant(v)]
+    operands = [buffer(v) for v in operands]
     return len(operands) == 2 and all(v in produced_by or v in graph_inputs for v in operands)
+
+
+def _dequantized_constant(value: ir.Value) -> bool:
+    """DequantizeLinear of an initializer: a weight, even when ORT dequantizes it every run."""
+    producer = value.producer()
+    if producer is None or producer.op_type != "DequantizeLinear" or not producer.inputs:
+        return False
+    source = producer.inputs[0]
+    return source is not None and (source.const_value is not None or source.is_initializer())
 
 
 def _count_bytes(graph, kernels, members, reads, produced_by, buffer, shape_of) -> None:

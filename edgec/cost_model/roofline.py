@@ -3,19 +3,24 @@
     t = max(compute_scale · FLOPs / (peak · efficiency[class]),
             memory_scale · bytes / bandwidth) + overhead
 
+with `layout_scale` in place of `memory_scale` for layout kernels (Transpose, Concat, Slice, …:
+copies that compute nothing). A copy's bytes move at the bandwidth of its access pattern, not
+the memory's: on some accelerators a transpose of a token layout is a strided gather many
+times slower than a streaming conv (EfficientViT-M's observation that reshapes bound these
+models' speed), on others it is nearly free; so it is a constant of its own, fitted per device.
+
 `EFFICIENCY` is the share of the unit's peak a kernel class reaches (engineering priors: dense
 convolutions and matmuls use the matrix engines well, depthwise convolutions and vector work —
 norms, softmax, activations, copies — run on a small part of the chip; on GPUs the peak is the
 tensor-core figure, which vector work never touches). `OVERHEAD_US` is the fixed cost of
-launching one kernel. Per device, `compute_scale`, `memory_scale` and `overhead_us` are fitted
-to published measurements (`edgec.cost_model.fit`) and stored in
+launching one kernel. Per device, `compute_scale`, `memory_scale`, `overhead_us` and
+`layout_scale` are fitted to published measurements (`edgec.cost_model.fit`) and stored in
 devices/latency_calibration.json; the priors below are only their starting point.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 from edgec.cost_model.kernels import Kernel
 
@@ -45,10 +50,19 @@ class Terms:
     compute_s: float
     memory_s: float
     launches: int
+    layout: bool = False  # a copy: its bytes scale with `layout_scale` (module docstring)
 
-    def seconds(self, compute_scale: float, memory_scale: float, overhead_us: float) -> float:
+    def seconds(
+        self,
+        compute_scale: float,
+        memory_scale: float,
+        overhead_us: float,
+        layout_scale: float | None = None,
+    ) -> float:
+        """Time under the given constants; `layout_scale` None: copies use `memory_scale`."""
+        moved = layout_scale if self.layout and layout_scale is not None else memory_scale
         return (
-            max(compute_scale * self.compute_s, memory_scale * self.memory_s)
+            max(compute_scale * self.compute_s, moved * self.memory_s)
             + overhead_us * 1e-6 * self.launches
         )
 
@@ -61,18 +75,17 @@ def kernel_terms(
     activation_bytes: float,
     weight_bytes: float,
     batch: int = 1,
-    efficiency: Mapping[str, float] | None = None,
 ) -> Terms:
     """Compute and memory time of `kernel` for `batch` images (weights read once per batch).
-
-    `efficiency` (class → share of peak) replaces the priors where it was measured (the host's
-    micro-benchmarks, `host_calibration`)."""
-    table = efficiency or EFFICIENCY.get(unit_kind, EFFICIENCY["cpu"])
-    efficiency_of_class = table[kernel.cls]
+    (The host, whose constants are measured, is timed by `host_time` instead.)"""
+    efficiency_of_class = EFFICIENCY.get(unit_kind, EFFICIENCY["cpu"])[kernel.cls]
     flops = kernel.flops * batch
     moved = kernel.activation_elements * activation_bytes * batch
     moved += kernel.weight_elements * weight_bytes
     launches = 1 if (flops or moved) else 0
     return Terms(
-        flops / (peak_tflops * 1e12 * efficiency_of_class), moved / (bandwidth_gbs * 1e9), launches
+        flops / (peak_tflops * 1e12 * efficiency_of_class),
+        moved / (bandwidth_gbs * 1e9),
+        launches,
+        kernel.cls == "layout",
     )

@@ -102,16 +102,27 @@ def test_profile_device_prints_a_table_and_json(tmp_path, capsys):
 
 
 def test_fit_recovers_known_constants():
-    """Compute-, memory- and launch-bound models pin down one constant each."""
-    truth = (3.0, 1.5, 40.0)
+    """Compute-, memory-, launch- and copy-bound models pin down one constant each."""
+    truth = (3.0, 1.5, 40.0, 6.0)
     shapes = [(1e-3, 1e-6, 10), (1e-6, 1e-3, 10), (1e-8, 1e-8, 50), (2e-4, 1e-4, 20)]
-    samples = []
-    for compute, memory, count in shapes:
-        terms = [Terms(compute, memory, 1)] * count
-        samples.append((terms, predict_seconds(terms, *truth)))
-    fitted = fit_constants(samples, prior=(1.0, 1.0, 20.0))
+    models = [[Terms(compute, memory, 1)] * count for compute, memory, count in shapes]
+    models += [[Terms(0.0, 1e-3, 1, layout=True)] * n for n in (5, 10, 20)]  # copies only
+    samples = [(terms, predict_seconds(terms, *truth)) for terms in models]
+    fitted = fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0))
     for got, want in zip(fitted, truth, strict=True):
         assert got == pytest.approx(want, rel=0.1)
+    assert fitted == fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0))  # deterministic
+    held = fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0), fixed_overhead_us=25.0)
+    assert held[2] == pytest.approx(25.0)
+
+
+def test_an_anchor_far_off_the_model_pulls_less_than_its_square():
+    """Huber loss: one measurement 8x off moves the fitted scale far less than least squares."""
+    terms = [Terms(1e-3, 1e-6, 1)]
+    clean = [(terms, 1e-3)] * 4
+    fitted = fit_constants([*clean, (terms, 8e-3)], prior=(1.0, 1.0, 1.0, 1.0))
+    # least squares in log space: 8 ** (1/5) ≈ 1.52; Huber (δ = ln 2): e^(δ/4) ≈ 1.19
+    assert 1.05 < fitted[0] < 1.3
 
 
 def test_every_calibrated_device_is_a_profile_with_an_expected_error():

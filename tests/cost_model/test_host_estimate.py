@@ -1,5 +1,6 @@
 """The host's estimate: micro-benchmark calibration cached on disk, ORT's fusions, the formula."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from support.onnx_build import model, value_info, weight
 from edgec.cli import main
 from edgec.cost_model import host_calibration as hc
 from edgec.cost_model.fusion import ORT_CPU
+from edgec.cost_model.host_micro import MicroResult
 from edgec.cost_model.kernels import group_kernels
 from edgec.errors import UserError
 from edgec.estimate import estimate
@@ -36,7 +38,7 @@ def test_calibration_is_measured_once_then_read_from_the_cache(cache):
         assert set(first.gflops[precision]) >= {"conv", "dwconv", "matmul", "attention", "norm"}
         assert all(v > 0 for v in first.gflops[precision].values())
         assert all(v >= 0 for v in first.fixed_us[precision].values())
-    assert {m["name"] for m in first.micro} >= {"launch_s", "peak_fp32", "conv_s_w8a8"}
+    assert {m["name"] for m in first.micro} >= {"launch_s", "peak_fp32", "conv1x1_s_w8a8"}
 
 
 def test_a_changed_key_is_measured_again(cache):
@@ -53,6 +55,25 @@ def test_a_changed_key_is_measured_again(cache):
     assert hc.cache_path(hc.calibration_key(2)) != hc.cache_path(hc.calibration_key(1))
 
 
+def test_a_new_micro_benchmark_version_is_measured_again(cache, monkeypatch):
+    first = hc.host_calibration(1, **TINY)
+    assert first.key["micro_version"] == hc.MICRO_VERSION
+    monkeypatch.setattr(hc, "MICRO_VERSION", hc.MICRO_VERSION + 1)
+    again = hc.host_calibration(1, **TINY)
+    assert again.key["micro_version"] == first.key["micro_version"] + 1
+    assert len(list(cache.glob("host-calibration-*.json"))) == 2  # the old file is not reused
+
+
+def test_calibration_has_the_int8_kernel_classes_the_estimate_prices(cache):
+    calibration = hc.host_calibration(1, **TINY)
+    measured = {(m["precision"], m["cls"]) for m in calibration.micro}
+    for cls in ("conv", "conv1x1", "dwconv", "matmul", "attention", "elementwise"):
+        assert ("w8a8", cls) in measured  # an int8 benchmark of its own, not fp32's rate
+    for cls in ("quantize", "conv_rw", "conv1x1_rw", "dwconv_rw", "deconv", "deconv_rw"):
+        assert ("fp32", cls) in measured
+        assert calibration.gflops["w8a8"][cls] == calibration.gflops["fp32"][cls]
+
+
 def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(hc.CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -64,7 +85,8 @@ def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
 def _known_constants(threads: int = 1) -> hc.HostCalibration:
     """Round-number constants written into the cache under the real key (no measuring)."""
     classes = ("attention", "conv", "dwconv", "elementwise", "layout", "matmul", "norm")
-    classes += ("other", "pool", "softmax")
+    classes += ("other", "pool", "softmax", "conv1x1", "quantize", "conv_rw", "conv1x1_rw")
+    classes += ("dwconv_rw", "deconv", "deconv_rw")
     calibration = hc.HostCalibration(
         key=hc.calibration_key(threads),
         call_us=10.0,
@@ -118,6 +140,65 @@ def test_host_estimates_are_deterministic_given_the_cache():
     _known_constants()
     first = estimate(_conv_relu_mul(), "host").to_dict()
     assert estimate(_conv_relu_mul(), "host").to_dict() == first
+    qdq = _qdq_conv_graph()
+    first = estimate(qdq, "host", precision="w8a8").to_dict()
+    assert estimate(qdq, "host", precision="w8a8").to_dict() == first
+
+
+def _quantized_input_conv() -> list:
+    """x → Q → DQ → Conv(DQ(w8)) → c, the start of the QDQ graphs below."""
+    return [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w8", "s"], ["wd"]),
+        helper.make_node("Conv", ["xd", "wd"], ["c"]),
+    ]
+
+
+def _qdq_initializers() -> list:
+    """Scale s, uint8 zero point z = 128, int8 weights w8 [8, 8, 1, 1] of ones."""
+    w8 = np.ones((8, 8, 1, 1), np.int8)
+    return [
+        helper.make_tensor("s", 1, [], [0.1]),
+        helper.make_tensor("z", 2, [], [128]),
+        helper.make_tensor("w8", 3, w8.shape, w8.flatten().tolist()),
+    ]
+
+
+def _qdq_conv_graph():
+    """x → Q → DQ → Conv(DQ(w8), 1×1) → Q → DQ → Conv(DQ(w8)) → HardSwish: a QLinearConv,
+    then a float Conv (its weight DQ runs every time) and a HardSwish."""
+    nodes = [
+        *_quantized_input_conv(),
+        helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"]),
+        helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["cd"]),
+        helper.make_node("DequantizeLinear", ["w8", "s"], ["wd2"]),
+        helper.make_node("Conv", ["cd", "wd2"], ["c2"]),
+        helper.make_node("HardSwish", ["c2"], ["y"]),
+    ]
+    inits = _qdq_initializers()
+    x, y = value_info("x", [1, 8, 16, 16]), value_info("y", [1, 8, 16, 16])
+    return model(nodes, [x], [y], inits)
+
+
+def test_w8a8_graph_kernels_take_the_constants_of_the_precision_they_run_at():
+    """The QLinearConv at the int8 rate and 1-byte elements; the float Conv at the fp32
+    runtime-weight rate with 4-byte elements; the HardSwish as ORT's HardSigmoid + Mul."""
+    _known_constants()
+    result = estimate(_qdq_conv_graph(), "host", precision="w8a8")
+    by_ops = {tuple(k.kernel.op_types): k for k in result.kernels}
+    out = 8 * 16 * 16
+    qconv = by_ops[("Conv", "QuantizeLinear")]
+    assert qconv.kernel.int8 and qconv.kernel.pointwise
+    flops = 2 * out * 8 + out  # MACs, and the Q's one op per element
+    moved = out + out + 64 + 2  # uint8 in and out, int8 weights, scale, zero point: 1 byte
+    assert qconv.ms == pytest.approx(2e-3 + max(flops / 1e9, moved / 10e9) * 1e3)  # conv1x1: 1
+    fconv = by_ops[("Conv",)]
+    assert not fconv.kernel.int8 and fconv.kernel.runtime_weights
+    moved = 4 * (out + 64 + out)  # the DQ'd weight is a float tensor the DQ kernel wrote
+    assert fconv.ms == pytest.approx(2e-3 + max(2 * out * 8 / 1e9, moved / 10e9) * 1e3)
+    hardswish = by_ops[("HardSwish",)]
+    assert hardswish.ms == pytest.approx(2 * 2e-3 + max(out / 1e9, 2.5 * 4 * 2 * out / 10e9) * 1e3)
 
 
 def test_w8a8_uses_int8_rates_and_byte_sizes_and_fp16_is_refused():
@@ -159,36 +240,35 @@ def test_ort_fusion_rules_on_a_hand_built_block():
     assert attention.op_types[:5] == ["MatMul", "Mul", "Softmax", "MatMul", "Div"]
 
 
-def test_qdq_folds_into_the_kernels_and_a_shared_input_blocks_an_epilogue():
+def test_qdq_folds_into_the_kernels_and_a_float_reader_keeps_its_dq():
     """x → Q → DQ → Conv(DQ(w8)) → Relu → Q → DQ → Conv → Add(c2, c2) → Q → DQ → Add(·, x)."""
-    w8 = np.ones((8, 8, 1, 1), np.int8)
     nodes = [
-        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
-        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
-        helper.make_node("DequantizeLinear", ["w8", "s"], ["wd"]),
-        helper.make_node("Conv", ["xd", "wd"], ["c"]),
+        *_quantized_input_conv(),
         helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"]),
-        helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["rd"]),
+        helper.make_node("QuantizeLinear", ["r", "s", "z0"], ["rq"]),
+        helper.make_node("DequantizeLinear", ["rq", "s", "z0"], ["rd"]),
         helper.make_node("Conv", ["rd", "wd"], ["c2"]),
         helper.make_node("Add", ["c2", "c2"], ["y0"]),
         helper.make_node("QuantizeLinear", ["y0", "s", "z"], ["yq"]),
         helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["yd"]),
         helper.make_node("Add", ["yd", "xd"], ["y"]),
     ]
-    inits = [
-        helper.make_tensor("s", 1, [], [0.1]),
-        helper.make_tensor("z", 2, [], [128]),
-        helper.make_tensor("w8", 3, w8.shape, w8.flatten().tolist()),
-    ]
+    # Relu → Q(zero point 0): ORT drops the Relu
+    inits = [*_qdq_initializers(), helper.make_tensor("z0", 2, [], [0])]
     graph = model(nodes, [value_info("x", [1, 8, 4, 4])], [value_info("y", [1, 8, 4, 4])], inits)
     kernels = group_kernels(graph, rules=ORT_CPU)
     assert [k.op_types for k in kernels] == [
-        ["QuantizeLinear", "DequantizeLinear"],
-        ["Conv", "Relu", "QuantizeLinear", "DequantizeLinear"],
-        ["Conv", "Add", "QuantizeLinear", "DequantizeLinear"],  # Add reads only the conv
-        ["Add"],  # after a quantized output: a QLinearAdd of its own
+        ["QuantizeLinear"],
+        ["DequantizeLinear"],  # x: the final float Add reads it
+        ["DequantizeLinear"],  # the weight: the float Conv reads it (ORT never folds a DQ)
+        ["Conv", "Relu", "QuantizeLinear"],  # a QLinearConv
+        ["DequantizeLinear"],
+        ["Conv", "Add"],  # a float Conv: an Add, not a Q, reads it
+        ["QuantizeLinear"],
+        ["DequantizeLinear"],
+        ["Add"],  # a float Add: its output is the graph's
     ]
+    assert [k.int8 for k in kernels] == [False] * 3 + [True] + [False] * 5
 
 
 def test_a_float_op_between_dequantize_and_quantize_costs_its_own_dq_and_q_kernels():
@@ -227,3 +307,34 @@ def test_profile_device_host_prints_the_estimate_next_to_the_measurement(tmp_pat
     assert data["estimate_vs_p50"] == pytest.approx(
         (data["total_ms"] - data["measured"]["p50_ms"]) / data["measured"]["p50_ms"], abs=1e-2
     )
+
+
+def test_switch_cost_is_what_a_mixed_chain_takes_beyond_its_classes(cache):
+    measured = hc.host_calibration(1, **TINY)
+    results = [MicroResult(**{**m, "parts": tuple(map(tuple, m["parts"]))}) for m in measured.micro]
+    others = [r for r in results if r.cls != "switch"]
+    (mixed,) = [r for r in results if r.cls == "switch"]
+    assert {cls for cls, _, _ in mixed.parts} == {"conv1x1", "dwconv", "elementwise"}
+    base = hc.derive(measured.key, others)
+    assert base.switch_us == 0.0  # no mixed chain, no switch cost
+    predicted = base.call_us * 1e-6 + sum(
+        base.fixed_us["fp32"][c] * 1e-6
+        + max(f / (base.gflops["fp32"][c] * 1e9), b / (base.bandwidth_gbs * 1e9))
+        for c, f, b in mixed.parts
+    )
+    slower = dataclasses.replace(mixed, seconds=predicted + 5e-6 * len(mixed.parts))
+    assert hc.derive(measured.key, [*others, slower]).switch_us == pytest.approx(5.0, abs=0.1)
+    faster = dataclasses.replace(mixed, seconds=predicted / 2)
+    assert hc.derive(measured.key, [*others, faster]).switch_us == 0.0  # never negative
+
+
+def test_other_calls_are_timed_in_the_same_rounds_as_the_benchmarks():
+    from edgec.cost_model.host_micro import run_with
+
+    calls = []
+    results, wall, cpu = run_with(1, {"model": lambda: calls.append(1)}, scale=0.1, rounds=2)
+    assert {r.name for r in results} >= {"launch_s", "switch", "conv1x1_s_w8a8"}
+    assert set(wall) == set(cpu) == {"model"} and cpu["model"] >= 0
+    assert len(calls) == 2 + 2 * 3  # warm-up, then rounds × calls per round
+    with pytest.raises(ValueError, match="benchmark"):
+        run_with(1, {"launch_s": lambda: None}, scale=0.1, rounds=2)

@@ -117,3 +117,21 @@ def test_a_tensor_read_by_two_kernels_is_written_once_and_read_by_each():
     conv, softmax = group_kernels(graph)
     assert conv.activation_elements == 16 + 16  # reads x, writes c
     assert softmax.cls == "softmax" and softmax.activation_elements == 16 + 16
+
+
+def test_npu_runtimes_run_attention_layer_by_layer_and_the_scores_move():
+    """Core ML / TFLite (NPU_LAYERWISE): Q·Kᵀ and P·V are kernels of their own and the score
+    matrix [1,2,49,49] is written and read back through Softmax; TensorRT fuses the three."""
+    from edgec.cost_model.fusion import ACCELERATOR, NPU_LAYERWISE, rules_for
+
+    assert rules_for("coreml") is NPU_LAYERWISE and rules_for("tflite") is NPU_LAYERWISE
+    assert rules_for("tensorrt") is ACCELERATOR
+    # the Transpose of k (a graph input) is the same copy kernel under both rules
+    fused = group_kernels(_attention(False), rules=ACCELERATOR)[1:]
+    layerwise = group_kernels(_attention(False), rules=NPU_LAYERWISE)[1:]
+    assert [k.cls for k in fused] == ["attention"]
+    assert [k.cls for k in layerwise] == ["attention", "softmax", "attention"]
+    scores = 2 * 49 * 49
+    moved = sum(k.activation_elements for k in layerwise) - fused[0].activation_elements
+    assert moved == 4 * scores  # Q·Kᵀ writes, Softmax reads and writes, P·V reads
+    assert sum(k.macs for k in layerwise) == fused[0].macs == 2 * 2 * 49 * 49 * 16
