@@ -9,6 +9,16 @@ then for every device profile with anchors:
    predictions are the device's expected error (median, max, Spearman ρ over its anchors);
 2. fit the constants on all of the device's anchors (what edgec ships).
 
+Devices whose runtime runs on the same kind of unit (Core ML on the Neural Engine: iphone-12,
+-13, -15-pro; TensorRT-class GPUs) form a **runtime group** when two or more of them can be
+cross-validated. The group's constants are fitted once on the pooled anchors of its devices
+that publish their own peak and bandwidth (a device scaled by borrowed figures, iphone-13, uses
+them but does not set them); the launch overhead per kernel is the runtime's and is shared as
+is, and each device fits its compute, memory and layout scales with the group's as the prior
+(`GROUP_WIDTH`), so a device with few anchors stays near its runtime and one with many follows
+its own. When a family is held out, it is held out of the pooled fit too (of every device), so
+no constant a held-out prediction uses has seen that family.
+
 Devices with anchors of one family only cannot be cross-validated that way, and devices with
 none have nothing to fit: they borrow the geometric mean of the constants of the other devices
 with the same kind of unit, and their expected error is **leave-one-device-out**: each such
@@ -20,9 +30,12 @@ same way (every anchor, no fitting) for devices the calibration does not cover.
 
 Anchors are used when their network can be rebuilt (bench/anchor_models.py), the device maps
 to an edgec profile (iPhone 12 Pro → iphone-12: the same A14), and the measurement was taken on
-the unit the profile's runtime targets; Galaxy S24 rows from ONNX Runtime's QNN EP are left out
-(AI Hub records CPU-fallback partitions for them, which is a different placement than the
-profile's TFLite/QNN). Every skipped record is listed with its reason.
+the unit the profile's runtime targets; a record whose notes say layers fell back to the CPU is
+left out (AI Hub's SegFormer-B0 under ONNX Runtime's QNN EP: 92 of 699 layers on the CPU, a
+placement the profile's TFLite runtime does not have). Every skipped record is listed with its
+reason. Each anchor's graph is grouped into kernels by the fusion rules of the runtime the
+record names (`fusion.rules_for`: TorchScript GPU throughputs, Core ML, TFLite/QNN, TensorRT),
+so the fitted constants describe the device, and carry over to the runtime edgec estimates for.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from anchor_models import BUILDERS, graph_file
 
 from edgec.cost_model.calibration import CALIBRATION_FILE, FORMAT
 from edgec.cost_model.fit import fit_constants, predict_seconds
+from edgec.cost_model.fusion import rules_for
 from edgec.cost_model.hardware import RUNTIME_UNIT, hardware_for
 from edgec.cost_model.kernels import group_kernels
 from edgec.cost_model.roofline import OVERHEAD_US, kernel_terms
@@ -57,12 +71,17 @@ RESULTS = ROOT / "bench" / "results" / "estimator.json"
 CALIBRATION = ROOT / "devices" / CALIBRATION_FILE
 
 SAME_CHIP = {"iphone-12-pro": "iphone-12"}  # anchor device slug -> profile (same SoC)
-EXCLUDED_RUNTIMES = {"galaxy-s24": {"onnxruntime-qnn"}}
+# Width of the prior that ties a device of a runtime group to the group's pooled constants: a
+# factor 10 away costs as much as one anchor off by a factor e (fit.py; log 3 was also tried:
+# the same picture, iphone-12 15.2 % instead of 12.8 %).
+GROUP_WIDTH = math.log(10.0)
+# A record whose notes say part of the graph fell back to the CPU measured a placement that the
+# profile's runtime does not have (AI Hub's ORT + QNN EP runs of SegFormer-B0: 92 of 699 layers).
+CPU_FALLBACK_NOTE = "fall back to the cpu"
 # Scale figures for units whose profile publishes none: the fitted constants multiply them, so
 # they only set where the fit starts; each says where it comes from.
 NOMINAL = {
     "iphone-13": (11.0, 34.0, "A14 figures of the iphone-12 profile (A15's not in the notes)"),
-    "galaxy-s24": (34.0, None, "third-party 34 TOPS INT8 low end, latency.md §2.1 (S)"),
 }
 
 
@@ -78,8 +97,8 @@ def load_anchors(path: Path) -> tuple[dict[str, list[dict]], list[dict]]:
             reason = f"no edgec profile for {r['device']}"
         elif r["model"] not in BUILDERS or not r.get("resolution"):
             reason = "network not rebuildable offline"
-        elif r.get("runtime") in EXCLUDED_RUNTIMES.get(device, ()):
-            reason = f"{r['runtime']}: placement differs from the profile's runtime"
+        elif CPU_FALLBACK_NOTE in (r.get("notes") or "").lower():
+            reason = f"{r['runtime']}: the record notes a CPU fallback the profile's runtime avoids"
         else:
             unit = RUNTIME_UNIT.get(profiles[device].runtime)
             if r.get("compute_unit") not in (unit, "auto"):
@@ -107,13 +126,17 @@ def measured_seconds(record: dict) -> tuple[int, float]:
 
 
 def anchor_terms(device: str, records: list[dict], graphs: Path) -> list[tuple[dict, list]]:
+    """Each anchor's kernel terms: its graph grouped by the fusion rules of the runtime the
+    anchor says it was measured with (the profile's runtime where it names none), timed on the
+    profile's unit at the anchor's precision and batch."""
     profile = all_profiles()[device]
-    kernels_of: dict[str, list] = {}
+    kernels_of: dict[tuple[str, str], list] = {}
     out = []
     for r in records:
+        rules = rules_for(r.get("runtime") or profile.runtime)
         name = graph_file(r["model"], r["resolution"])
-        if name not in kernels_of:
-            kernels_of[name] = group_kernels(ir.load(graphs / name))
+        if (name, rules.name) not in kernels_of:
+            kernels_of[name, rules.name] = group_kernels(ir.load(graphs / name), None, rules)
         precision = precision_of(r, profile)
         hw = hardware_for(profile, precision)
         nominal = NOMINAL.get(device, (None, None, ""))
@@ -124,7 +147,7 @@ def anchor_terms(device: str, records: list[dict], graphs: Path) -> list[tuple[d
             kernel_terms(
                 k, hw.unit_kind, peak, bandwidth, hw.activation_bytes, hw.weight_bytes, batch
             )
-            for k in kernels_of[name]
+            for k in kernels_of[name, rules.name]
         ]
         out.append((r, terms))
     return out
@@ -158,18 +181,39 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
     profiles = all_profiles()
     samples = {d: anchor_terms(d, rs, graphs) for d, rs in sorted(used.items())}
     kind = {d: hardware_for(profiles[d], profiles[d].precisions[0]).unit_kind for d in profiles}
-    prior = {d: (1.0, 1.0, OVERHEAD_US[kind[d]]) for d in profiles}
+    prior = {d: (1.0, 1.0, OVERHEAD_US[kind[d]], 1.0) for d in profiles}
+    groups = runtime_groups(samples, profiles, kind)
+    group_of = {d: g for g, members in groups.items() for d in members}
+
+    def fit(device: str, held_out: str | None):
+        """The device's constants fitted without family `held_out` (None: on every anchor)."""
+        train = [(t, measured_seconds(r)[1]) for r, t in samples[device] if r["family"] != held_out]
+        group = group_of.get(device)
+        if group is None:
+            return fit_constants(train, prior[device])
+        pooled = [
+            (t, measured_seconds(r)[1])
+            for d in groups[group]
+            if d not in NOMINAL  # its terms use borrowed figures: not comparable in a pool
+            for r, t in samples[d]
+            if r["family"] != held_out
+        ]
+        shared = fit_constants(pooled, prior[device])
+        return fit_constants(train, shared, width=GROUP_WIDTH, fixed_overhead_us=shared[2])
 
     devices, rows = {}, []
     for device, items in samples.items():
         families = sorted({r["family"] for r, _ in items})
-        fitted = fit_constants([(t, measured_seconds(r)[1]) for r, t in items], prior[device])
-        entry = {"unit": kind[device], "families": families, "constants": fitted, "loo": None}
+        entry = {
+            "unit": kind[device],
+            "families": families,
+            "constants": fit(device, None),
+            "loo": None,
+        }
         if len(families) >= 2:
             preds = []
             for family in families:
-                train = [(t, measured_seconds(r)[1]) for r, t in items if r["family"] != family]
-                constants = fit_constants(train, prior[device])
+                constants = fit(device, family)
                 for r, t in items:
                     if r["family"] == family:
                         preds.append((r, predict_seconds(t, *constants)))
@@ -177,7 +221,7 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
         devices[device] = entry
 
     # Borrowed constants and leave-one-device-out error, per unit kind.
-    def borrowed(for_device: str) -> tuple[float, float, float] | None:
+    def borrowed(for_device: str) -> tuple[float, float, float, float] | None:
         donors = [
             d for d, e in devices.items()
             if d != for_device and e["unit"] == kind[for_device] and d not in NOMINAL
@@ -243,6 +287,7 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
             "compute_scale": round(constants[0], 4),
             "memory_scale": round(constants[1], 4),
             "overhead_us": round(constants[2], 3),
+            "layout_scale": round(constants[3], 4),
             "how": how,
             "expected_error": error,
             "anchors": [r["id"] for r, _ in samples.get(device, [])],
@@ -250,6 +295,12 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
         if nominal:
             record["nominal_tflops"], record["nominal_bandwidth_gbs"] = nominal[0], nominal[1]
             record["how"] += f"; scale figures: {nominal[2]}"
+        if device in group_of and entry and entry["loo"] is not None:
+            setters = ", ".join(d for d in groups[group_of[device]] if d not in NOMINAL)
+            record["how"] += (
+                f"; launch overhead and prior of the {group_of[device]} runtime group, fitted "
+                f"on the anchors of {setters}"
+            )
         calibration[device] = record
         for r, t in samples.get(device, []):
             rows.append(
@@ -285,6 +336,15 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
         ],
         "skipped": skipped,
     }
+
+
+def runtime_groups(samples: dict, profiles: dict, kind: dict) -> dict[str, list[str]]:
+    """Runtime/unit groups ("coreml/npu": [...]) of two or more cross-validatable devices."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for device, items in sorted(samples.items()):
+        if len({r["family"] for r, _ in items}) >= 2:
+            groups[f"{profiles[device].runtime}/{kind[device]}"].append(device)
+    return {g: members for g, members in groups.items() if len(members) >= 2}
 
 
 def _has_figures(profile) -> bool:

@@ -3,9 +3,10 @@
 `devices/latency_calibration.json` (package `edgec.devices`) is written by
 `bench/estimator.py --write` from the published measurements in
 shared/reference/latency_anchors.json; edgec reads it at run time and never needs the anchors.
-Per device it holds the fitted `compute_scale`, `memory_scale` and `overhead_us` of
-`edgec.cost_model.roofline`, nominal peak/bandwidth figures where the profile publishes none
-(then the fitted scales carry the unit's real throughput), which anchors it was fitted on, and
+Per device it holds the fitted `compute_scale`, `memory_scale`, `overhead_us` and
+`layout_scale` of `edgec.cost_model.roofline` (`how` says when the overhead is a runtime
+group's), nominal peak/bandwidth figures where the profile publishes none (then the fitted
+scales carry the unit's real throughput), which anchors it was fitted on, and
 the **expected error** measured by cross-validation (leave one model family out; for a device
 with no anchors of its own, the constants are borrowed from devices with the same kind of
 unit and the error is that of leaving whole devices out). A device the file does not name runs
@@ -49,6 +50,7 @@ class Calibration:
     nominal_tflops: float | None = None
     nominal_bandwidth_gbs: float | None = None
     anchors: tuple[str, ...] = ()
+    layout_scale: float | None = None  # None: copies move bytes at memory_scale
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -83,6 +85,7 @@ def calibration_for(device: str, unit_kind: str) -> Calibration:
             nominal_tflops=entry.get("nominal_tflops"),
             nominal_bandwidth_gbs=entry.get("nominal_bandwidth_gbs"),
             anchors=tuple(entry.get("anchors", ())),
+            layout_scale=entry.get("layout_scale"),
         )
     return Calibration(
         device=device,

@@ -4,11 +4,17 @@ The unit a model runs on is the one its runtime targets: Core ML and TFLite/QNN 
 TensorRT → the GPU, ONNX Runtime → the CPU (the first unit of that kind in the profile, or the
 first unit when the profile has none of that kind).
 
-The peak is the profile's dense figure for the precision (`w8a8` → int8, an "unstated"-precision
-figure such as Apple's Neural Engine TOPS when that is all there is, half of a sparse-only
-figure); when the profile publishes none for the unit the peak is None and the device's
-calibration carries the unit's effective throughput instead (`Calibration.nominal_tflops`).
-Bandwidth is the profile's memory bandwidth (None when not published).
+The peak is the profile's dense figure for the precision (`w8a8` → int8; half of a sparse-only
+figure). A 16-bit precision (fp16, bf16) with no figure of its own runs at **half the unit's
+int8 rate**: the matrix engines of these chips do twice the int8 MACs of fp16 MACs per cycle
+(every GPU of latency.md §2.4 that publishes both: T4 65/130, A100 312/624, H100 989/1,979),
+and an "unstated"-precision figure (Apple's Neural Engine TOPS) counts int8 ops on a unit
+that lists int8 among its precisions (A17 Pro: "likely counts INT8 ops", latency.md §2.1) and
+fp16 ops on one that does not (A14: FP16 compute only). Otherwise an unstated, then an fp32
+figure is used as the scale. When the profile publishes none for the unit the peak is None
+and the device's calibration carries the unit's effective throughput instead
+(`Calibration.nominal_tflops`). Bandwidth is the profile's memory bandwidth (None when not
+published).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ ELEMENT_BYTES = {
 # edgec precision -> the peak figure's precision
 PEAK_PRECISION = {"w8a8": "int8", "w8a16": "fp16", "w4a8": "int8", "int-only": "int8"}
 _TO_TFLOPS = {"TFLOPS": 1.0, "TOPS": 1.0, "GFLOPS": 1e-3, "GOPS": 1e-3}
+_HALF_INT8_RATE = {"fp16", "bf16"}  # precisions that run at half the int8 rate (docstring)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,24 +93,35 @@ def hardware_for(device: DeviceProfile, precision: str, kind: str | None = None)
 
 def _peak(unit: ComputeUnit, precision: str) -> tuple[float | None, str]:
     wanted = PEAK_PRECISION.get(precision, precision)
+    int8_unit = "int8" in unit.precisions
 
     def pick(match) -> Peak | None:
         dense = [p for p in unit.peaks if match(p) and not p.sparse]
         sparse = [p for p in unit.peaks if match(p) and p.sparse]
         return (dense or sparse or [None])[0]
 
-    for label, match in (
-        (wanted, lambda p: p.precision == wanted),
-        ("unstated", lambda p: p.precision == "unstated"),
-        ("fp32", lambda p: p.precision == "fp32"),
-        ("any", lambda p: True),
-    ):
+    def counts_int8(p: Peak) -> bool:
+        return p.precision == "int8" or (p.precision == "unstated" and int8_unit)
+
+    candidates = [(wanted, 1.0, lambda p: p.precision == wanted)]
+    if wanted == "int8" or wanted in _HALF_INT8_RATE:
+        candidates.append(("int8", 1.0 if wanted == "int8" else 0.5, counts_int8))
+    candidates += [
+        ("unstated", 1.0, lambda p: p.precision == "unstated"),
+        ("fp32", 1.0, lambda p: p.precision == "fp32"),
+        ("any", 1.0, lambda p: True),
+    ]
+    for label, factor, match in candidates:
         found = pick(match)
         if found is not None:
-            value = found.value * _TO_TFLOPS[found.unit] / (2 if found.sparse else 1)
+            value = found.value * _TO_TFLOPS[found.unit] / (2 if found.sparse else 1) * factor
             how = f"{found.value:g} {found.unit} {found.precision}"
             how += " (sparse figure halved)" if found.sparse else ""
-            if label != wanted:
+            if label == "int8" and found.precision != "int8":
+                how += " (counted as int8)"
+            if factor != 1.0:
+                how += f", halved for {wanted} (16-bit MACs at half the int8 rate)"
+            elif label not in (wanted, "int8"):
                 how += f" (no {wanted} figure published; used as the scale)"
             return value, f"{how}, trust {found.trust}: {found.source}"
     return None, f"the profile publishes no peak for its {unit.kind}"
