@@ -36,9 +36,10 @@ QUANT_BOUNDS = {"bound": None, "min_cosine": 0.9}
 def quant_passes(precision: str, runtime: str, slow_int8: bool = False) -> list[str]:
     """The quant pass ids for `precision` on `runtime` ([] for fp32).
 
-    `slow_int8`: ORT on x86 without VNNI, where `quant::ort_slow_int8` gives float activations
-    to the layers whose int8 kernel is slower than float (before calibration: it changes what
-    is quantized) and `quant::ort_fold_weights` lets ORT fold their quantized weights to float.
+    `slow_int8`: ORT on x86 (with or without VNNI), where `quant::ort_slow_int8` and
+    `quant::ort_float_attention` give float activations to the layers whose int8 kernels are
+    slower than float (before calibration: it changes what is quantized) and
+    `quant::ort_fold_weights` lets ORT fold their quantized weights to float.
     """
     if precision == "fp16":
         return ["quant::fp16"]
@@ -49,7 +50,8 @@ def quant_passes(precision: str, runtime: str, slow_int8: bool = False) -> list[
     realisation = _REALISATION.get((precision, runtime), [])
     passes = [*_COMMON, *realisation]
     if slow_int8 and realisation:
-        passes.insert(passes.index("quant::calibrate"), "quant::ort_slow_int8")
+        at = passes.index("quant::calibrate")
+        passes[at:at] = ["quant::ort_slow_int8", "quant::ort_float_attention"]
         passes.insert(passes.index("quant::ort_index_tables"), "quant::ort_fold_weights")
     return passes
 
@@ -91,13 +93,16 @@ def quant_options(config: CompileConfig, device: DeviceProfile) -> dict[str, dic
     return options
 
 
-def _needs_reduce_range(device: DeviceProfile) -> bool:
-    """ORT on an x86 host without VNNI: u8×s8 products are summed in saturating int16."""
+def _ort_on_x86(device: DeviceProfile) -> bool:
+    """The target is this machine, ONNX Runtime, on an x86 CPU."""
     if device.runtime != "onnxruntime" or device.latency != "measured":
         return False
-    facts = host_facts()
-    x86 = facts["machine"] in ("x86_64", "AMD64", "i686")
-    return x86 and "avx512_vnni" not in facts["isa"]
+    return host_facts()["machine"] in ("x86_64", "AMD64", "i686")
+
+
+def _needs_reduce_range(device: DeviceProfile) -> bool:
+    """ORT on an x86 host without VNNI: u8×s8 products are summed in saturating int16."""
+    return _ort_on_x86(device) and "avx512_vnni" not in host_facts()["isa"]
 
 
 def quantization_manifest(model: ir.Model, runtime: str) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def quantize(model: ir.Model, device: DeviceProfile, config: CompileConfig, on_p
 
     float_model = ir.serde.deserialize_model(ir.serde.serialize_model(model))
     options = quant_options(config, device)
-    passes = quant_passes(config.precision, device.runtime, _needs_reduce_range(device))
+    passes = quant_passes(config.precision, device.runtime, _ort_on_x86(device))
     if config.accuracy_budget is not None:
         passes = _with_sensitivity(passes)
     records = run_passes(model, passes, options, on_pass=on_pass)

@@ -3,7 +3,8 @@
     before: W_q (INT8) ─ DequantizeLinear(s [O], zp 0, axis=0) ─► Conv(x float)
     after:  W_q (INT8) ─ Cast(FLOAT) ─ Mul(s as [O, 1, 1, 1]) ──► Conv(x float)
 
-A layer `quant::ort_slow_int8` marked (`_policy.FLOAT_ACTIVATIONS_KEY`) runs in float: its
+A layer `quant::ort_slow_int8` or `quant::ort_float_attention` marked
+(`_policy.FLOAT_ACTIVATIONS_KEY`) runs in float: its
 activations have no Q/DQ pair, but its weight is still stored quantized. ONNX Runtime never
 constant-folds a DequantizeLinear (it keeps them for its QDQ fusions), so such a weight DQ
 would run on every inference and keep the float Conv off its NCHWc kernel; `Cast` and `Mul`

@@ -14,8 +14,8 @@ from edgec.cli import main
 from edgec.device_profile import host_facts
 from edgec.passes.quant.ort_slow_int8 import REASON
 
-# ORT on x86 without VNNI: the 3-channel 3×3 conv1 runs float (quant::ort_slow_int8)
-NO_VNNI = host_facts()["machine"] == "x86_64" and "avx512_vnni" not in host_facts()["isa"]
+# ORT on x86: the 3-channel 3×3 conv1 runs float (quant::ort_slow_int8)
+X86 = host_facts()["machine"] == "x86_64"
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_w4a8_compiles_verifies_and_records_each_layer(tmp_path, capsys, onnx_mo
         4,
         8,
     )
-    if NO_VNNI:
+    if X86:
         assert layers["conv1"]["precision"] == "w8a32" and layers["conv1"]["fallback"] == REASON
     else:
         assert layers["conv1"]["weight_bits_stored"] == 8  # 3 input channels: no 32-block
@@ -54,8 +54,8 @@ def test_w4a8_compiles_verifies_and_records_each_layer(tmp_path, capsys, onnx_mo
     final = manifest["fidelity"]["final_vs_pytorch"]
     assert final["bound"] is None and final["min_cosine"] and final["passed"]
     ids = [p["id"] for p in manifest["passes"]]
-    host_only = {"quant::ort_slow_int8", "quant::ort_fold_weights"}
-    assert host_only <= set(ids) if NO_VNNI else not host_only & set(ids)
+    host_only = {"quant::ort_slow_int8", "quant::ort_float_attention", "quant::ort_fold_weights"}
+    assert host_only <= set(ids) if X86 else not host_only & set(ids)
     assert [i for i in ids if i not in host_only][-8:] == [
         "cleanup::infer_shapes", "quant::calibrate", "quant::weights", "quant::activations",
         "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias", "quant::ort_widen_int4",
@@ -80,7 +80,7 @@ def test_w8a8_and_fp16_compile(tmp_path, capsys, onnx_model, precision):
     q = json.loads((out / "manifest.json").read_text())["quantization"]
     if precision == "w8a8":
         # the head's output feeds the Softmax (kept float): QGemm with a float output
-        assert q["summary"] == ({"w8a32": 1, "w8a8": 2} if NO_VNNI else {"w8a8": 3})
+        assert q["summary"] == ({"w8a32": 1, "w8a8": 2} if X86 else {"w8a8": 3})
         kernels = {layer["kernel"] for layer in q["layers"] if layer["precision"] == "w8a8"}
         assert kernels == {"QLinearConv", "com.microsoft::QGemm"}
     else:

@@ -19,9 +19,9 @@ def test_passes_per_precision_and_runtime():
         *common, "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
         "quant::ort_widen_int4", "quant::ort_index_tables",
     ]  # fmt: skip
-    # x86 without VNNI: the slow-int8 layers are marked before calibration, on ORT only
+    # ORT on x86: the slow-int8 layers are marked before calibration, on ORT only
     assert quant_passes("w8a8", "onnxruntime", slow_int8=True) == [
-        "cleanup::infer_shapes", "quant::ort_slow_int8", *common[1:],
+        "cleanup::infer_shapes", "quant::ort_slow_int8", "quant::ort_float_attention", *common[1:],
         "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
         "quant::ort_fold_weights", "quant::ort_index_tables",
     ]  # fmt: skip
