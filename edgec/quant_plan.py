@@ -22,11 +22,13 @@ from edgec.preprocess import read_model_inputs
 # Shape inference first: the quant passes need every value's dtype (passes before may have
 # created values without one).
 _COMMON = ["cleanup::infer_shapes", "quant::calibrate", "quant::weights", "quant::activations"]
-# The runtime's realisation of the common form (docs/quantization.md, "realisation").
+# The runtime's realisation of the common form (docs/quantization.md, "realisation"):
+# ort_idle_pairs and ort_fold_weights after every pass that shapes ORT's QDQ groups.
 _ORT = ["quant::ort_unsigned_activations", "quant::ort_gemm_split_bias"]
+_ORT_END = ["quant::ort_idle_pairs", "quant::ort_fold_weights", "quant::ort_index_tables"]
 _REALISATION = {
-    ("w8a8", "onnxruntime"): [*_ORT, "quant::ort_index_tables"],
-    ("w4a8", "onnxruntime"): [*_ORT, "quant::ort_widen_int4", "quant::ort_index_tables"],
+    ("w8a8", "onnxruntime"): [*_ORT, *_ORT_END],
+    ("w4a8", "onnxruntime"): [*_ORT, "quant::ort_widen_int4", *_ORT_END],
 }
 # Quantized graphs are judged by cosine similarity (ARCHITECTURE.md, verification policy);
 # this catches a collapse on the verification images, the task metric is `fidelity`.
@@ -38,8 +40,10 @@ def quant_passes(precision: str, runtime: str, slow_int8: bool = False) -> list[
 
     `slow_int8`: ORT on x86 (with or without VNNI), where `quant::ort_slow_int8` and
     `quant::ort_float_attention` give float activations to the layers whose int8 kernels are
-    slower than float (before calibration: it changes what is quantized) and
-    `quant::ort_fold_weights` lets ORT fold their quantized weights to float.
+    slower than float (before calibration: it changes what is quantized). On every ORT target
+    `quant::ort_idle_pairs` removes the pairs no integer kernel uses and
+    `quant::ort_fold_weights` lets ORT fold the quantized weights of the layers it runs in
+    float (those, and any whose QDQ group ORT cannot fuse) to float at load.
     """
     if precision == "fp16":
         return ["quant::fp16"]
@@ -52,7 +56,6 @@ def quant_passes(precision: str, runtime: str, slow_int8: bool = False) -> list[
     if slow_int8 and realisation:
         at = passes.index("quant::calibrate")
         passes[at:at] = ["quant::ort_slow_int8", "quant::ort_float_attention"]
-        passes.insert(passes.index("quant::ort_index_tables"), "quant::ort_fold_weights")
     return passes
 
 

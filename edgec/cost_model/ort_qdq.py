@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-__all__ = ["int8_nodes"]
+__all__ = ["from_constants", "int8_nodes"]
 
 _EVERY_INPUT = frozenset({"Conv", "MatMul", "Gemm", "Add", "Mul", "Concat", "Where"})
 _FLOAT_OUTPUT_ALLOWED = frozenset({"MatMul", "Gemm"})
@@ -100,10 +100,10 @@ def _inputs_dequantized(node: ir.Node) -> bool:
 
 
 def _constant_input(node: ir.Node, index: int) -> bool:
-    return _foldable(node.inputs[index])
+    return from_constants(node.inputs[index])
 
 
-def _foldable(value: ir.Value | None, depth: int = 0) -> bool:
+def from_constants(value: ir.Value | None, depth: int = 0) -> bool:
     """`value` is a constant, or computed from constants only (ORT folds it before the QDQ
     fusions; a DequantizeLinear it never folds)."""
     if value is None or value.const_value is not None or value.is_initializer():
@@ -111,7 +111,7 @@ def _foldable(value: ir.Value | None, depth: int = 0) -> bool:
     producer = value.producer()
     if producer is None or producer.op_type == "DequantizeLinear" or depth > 8:
         return False
-    return all(v is None or _foldable(v, depth + 1) for v in producer.inputs)
+    return all(v is None or from_constants(v, depth + 1) for v in producer.inputs)
 
 
 def _constant(value: ir.Value | None) -> np.ndarray | None:

@@ -24,6 +24,9 @@ WEIGHT_BITS_KEY = "edgec.quant.weight_bits"  # on a node: `--accuracy-budget` wa
 # on a node: its int8 kernel is slower than float (`quant::ort_slow_int8`): float activations,
 # weights still stored quantized (the value says why)
 FLOAT_ACTIVATIONS_KEY = "edgec.quant.float_activations"
+# on a node: ORT runs it with a float kernel though its QDQ form says int8 (its QDQ group is
+# incomplete, `quant::ort_fold_weights`); its weight is folded to float at load (value: why)
+FLOAT_KERNEL_KEY = "edgec.quant.float_kernel"
 
 QUANT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat"}
 WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}

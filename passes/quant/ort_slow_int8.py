@@ -16,6 +16,11 @@ weight in 8 (or 4) bits, `quant::ort_fold_weights` lets ORT turn that into a flo
 load, and the manifest's layer record (`w8a32`/`w4a32`) gives the reason. The pipeline adds
 this pass before calibration only for ORT on an x86 CPU. A second run finds the marks and
 changes nothing.
+
+A ConvTranspose is marked too (`NO_INTEGER_KERNEL`): ORT has no integer ConvTranspose, so a
+pair on its input only adds a QuantizeLinear and a DequantizeLinear around a float kernel (the
+pair stays where the producer is quantized for its own sake), and with a float input
+`quant::ort_fold_weights` can fold its weight (LowFormer's attention upsampling).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from edgec.passes._graph import const_array
 from edgec.passes.quant import _policy
 
 REASON = "int8 kernel slower than float on this CPU (ORT on x86)"
+NO_INTEGER_KERNEL = "ORT has no integer ConvTranspose kernel: float activations"
 
 
 @register_pass
@@ -44,11 +50,13 @@ class OrtSlowInt8(EdgecPass):
             marks = node.metadata_props
             if _policy.KEEP_FLOAT_KEY in marks or _policy.FLOAT_ACTIVATIONS_KEY in marks:
                 continue
-            if not self._slow(node):
-                continue
-            marks[_policy.FLOAT_ACTIVATIONS_KEY] = REASON
-            self.stats["convs_kept_float"] += 1
-        return ir.passes.PassResult(model, modified=bool(self.stats["convs_kept_float"]))
+            if node.op_type == "ConvTranspose":
+                marks[_policy.FLOAT_ACTIVATIONS_KEY] = NO_INTEGER_KERNEL
+                self.stats["conv_transposes_kept_float"] += 1
+            elif self._slow(node):
+                marks[_policy.FLOAT_ACTIVATIONS_KEY] = REASON
+                self.stats["convs_kept_float"] += 1
+        return ir.passes.PassResult(model, modified=bool(self.stats.total()))
 
     def _slow(self, node: ir.Node) -> bool:
         """A dense (not depthwise) k×k Conv, k > 1, with few input channels per group."""

@@ -5,10 +5,11 @@ the weight as stored (bits, block size) and as computed (int4 widened to int8 by
 realisation computes in 8 bit), the activation bits of its input and output (8 with a static
 calibrated Q/DQ pair, else float 32), and — given `kernels` (tensor name → op, e.g. from
 `runtimes.ort_kernels`) — the kernel that produces its output. `precision` is `w4a8`, `w8a8`,
-`w4a32`/`w8a32` (weights only) or `fp32`, by those facts alone; `integer_kernel` says
+`w4a32`/`w8a32` (weights only: a float input, or a weight folded to float at load, so the
+kernel is a float one whatever its input) or `fp32`, by those facts alone; `integer_kernel` says
 whether the kernel is an integer one (QLinear*, QGemm, …). `sensitivity` and `fallback` are
-`quant::sensitivity`'s score and what the accuracy budget (or `quant::ort_slow_int8`) did to
-the layer.
+`quant::sensitivity`'s score and what the accuracy budget (or `quant::ort_slow_int8`,
+`quant::ort_float_attention`, `quant::ort_fold_weights`) did to the layer.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
                 "activations": "static" if 8 in (a_in, a_out) else "float",
                 "kernel": kernel,
                 "integer_kernel": None if kernel is None else _is_integer(kernel),
-                "precision": _precision(stored, a_in, a_out, kernel),
+                "precision": _precision(stored, computed, a_in, kernel),
                 "sensitivity": _sensitivity(node),
                 "fallback": node.metadata_props.get(_policy.KEEP_FLOAT_KEY)
                 or node.metadata_props.get(_policy.FLOAT_ACTIVATIONS_KEY)
+                or node.metadata_props.get(_policy.FLOAT_KERNEL_KEY)
                 or ("8-bit weights" if _policy.WEIGHT_BITS_KEY in node.metadata_props else None),
             }
         )
@@ -144,10 +146,10 @@ def _is_integer(kernel: str) -> bool:
     return op.startswith(("QLinear", "QGemm", "ConvInteger", "MatMulInteger", "DynamicQuantize"))
 
 
-def _precision(stored, a_in, a_out, kernel) -> str:
+def _precision(stored, computed, a_in, kernel) -> str:
     if stored is None:
         return "fp32"
-    if a_in != 8:
+    if a_in != 8 or computed == 32:  # float input, or a weight ORT folds to float at load
         return f"w{stored}a32"
     if kernel is not None and not _is_integer(kernel):
         return f"w{stored}a8 (float kernel {kernel})"

@@ -17,13 +17,14 @@ def test_passes_per_precision_and_runtime():
     assert quant_passes("w8a8", "tensorrt") == common  # other backends lower the common form
     assert quant_passes("w4a8", "onnxruntime") == [
         *common, "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
-        "quant::ort_widen_int4", "quant::ort_index_tables",
+        "quant::ort_widen_int4", "quant::ort_idle_pairs", "quant::ort_fold_weights",
+        "quant::ort_index_tables",
     ]  # fmt: skip
     # ORT on x86: the slow-int8 layers are marked before calibration, on ORT only
     assert quant_passes("w8a8", "onnxruntime", slow_int8=True) == [
         "cleanup::infer_shapes", "quant::ort_slow_int8", "quant::ort_float_attention", *common[1:],
         "quant::ort_unsigned_activations", "quant::ort_gemm_split_bias",
-        "quant::ort_fold_weights", "quant::ort_index_tables",
+        "quant::ort_idle_pairs", "quant::ort_fold_weights", "quant::ort_index_tables",
     ]  # fmt: skip
     assert quant_passes("w8a8", "tensorrt", slow_int8=True) == common
 
