@@ -227,7 +227,8 @@ def _devices(rows: list[dict[str, Any]]) -> list[str]:
         "On other devices (this graph, each at its default precision; estimates, not "
         "measurements):",
         "",
-        "| device | precision | estimate ms | expected error | measured ms |",
+        "| device | precision | estimate ms | expected error (median over its validation set) "
+        "| measured ms |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
