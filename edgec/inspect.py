@@ -73,21 +73,17 @@ def target_support(model: ir.Model) -> dict[str, dict[str, list[str]]]:
     runtime sees it.
 
     A runtime that edgec cannot emit, or whose toolchain is not installed here, gets one
-    entry that says so instead of a verdict."""
-    import importlib
-
-    from edgec.runtimes import BACKENDS
+    entry that says so (`backend_for`'s message) instead of a verdict."""
+    from edgec.errors import UserError
+    from edgec.runtimes import backend_for
 
     compiled: dict[str, ir.Model] = {}
     support = {}
     for name, profile in all_profiles().items():
-        if profile.runtime not in BACKENDS:
-            support[name] = {f"(runtime {profile.runtime}: edgec cannot emit it)": []}
-            continue
-        backend = importlib.import_module(f"edgec.runtimes.{BACKENDS[profile.runtime]}")
-        usable, why = backend.available()
-        if not usable:
-            support[name] = {f"({backend.NAME} not usable here: {why})": []}
+        try:
+            backend = backend_for(profile.runtime, name)
+        except UserError as unusable:
+            support[name] = {f"({unusable.message})": []}
             continue
         if profile.pipeline not in compiled:
             compiled[profile.pipeline] = _after_pipeline(model, profile.pipeline)

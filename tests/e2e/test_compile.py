@@ -284,7 +284,9 @@ def test_inspect_reports_ops_macs_and_targets(m0_build, capsys):
     # Core ML and TensorRT check the graph their own pipeline makes (BatchNorm folded), with
     # their own rules; a runtime edgec cannot emit is a note, not an op list.
     assert data["targets"]["iphone-12"] == [] and data["targets"]["jetson-orin-nano"] == []
-    assert data["targets"]["pixel-8"] == ["(runtime tflite: edgec cannot emit it)"]
+    assert data["targets"]["pixel-8"] == [
+        "(target pixel-8 wants runtime tflite, which edgec cannot emit yet)"
+    ]
     assert main(["inspect", str(m0_build["out"] / "efficientvit_m0.onnx")]) == 0
     text = capsys.readouterr().out
     assert "Conv" in text and "unsupported ops: (" not in text
