@@ -75,6 +75,10 @@ SAME_CHIP = {"iphone-12-pro": "iphone-12"}  # anchor device slug -> profile (sam
 # factor 10 away costs as much as one anchor off by a factor e (fit.py; log 3 was also tried:
 # the same picture, iphone-12 15.2 % instead of 12.8 %).
 GROUP_WIDTH = math.log(10.0)
+# What a whole-axis reduction may cost on a unit that runs a graph as one layer-fused program
+# (roofline: `reduction_launches`), in launches; each fit picks the best (1 on a tie). Other
+# units launch kernel by kernel from the host, where a reduction is one more launch.
+REDUCTION_LAUNCHES = {"npu": (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)}
 # A record whose notes say part of the graph fell back to the CPU measured a placement that the
 # profile's runtime does not have (AI Hub's ORT + QNN EP runs of SegFormer-B0: 92 of 699 layers).
 CPU_FALLBACK_NOTE = "fall back to the cpu"
@@ -189,8 +193,9 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
         """The device's constants fitted without family `held_out` (None: on every anchor)."""
         train = [(t, measured_seconds(r)[1]) for r, t in samples[device] if r["family"] != held_out]
         group = group_of.get(device)
+        reductions = REDUCTION_LAUNCHES.get(kind[device], (1.0,))
         if group is None:
-            return fit_constants(train, prior[device])
+            return fit_constants(train, prior[device], reduction_launches=reductions)
         pooled = [
             (t, measured_seconds(r)[1])
             for d in groups[group]
@@ -198,8 +203,14 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
             for r, t in samples[d]
             if r["family"] != held_out
         ]
-        shared = fit_constants(pooled, prior[device])
-        return fit_constants(train, shared, width=GROUP_WIDTH, fixed_overhead_us=shared[2])
+        shared = fit_constants(pooled, prior[device], reduction_launches=reductions)
+        return fit_constants(
+            train,
+            shared[:4],
+            width=GROUP_WIDTH,
+            fixed_overhead_us=shared[2],
+            reduction_launches=shared[4:],
+        )
 
     devices, rows = {}, []
     for device, items in samples.items():
@@ -288,6 +299,7 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
             "memory_scale": round(constants[1], 4),
             "overhead_us": round(constants[2], 3),
             "layout_scale": round(constants[3], 4),
+            "reduction_launches": constants[4],
             "how": how,
             "expected_error": error,
             "anchors": [r["id"] for r, _ in samples.get(device, [])],

@@ -208,6 +208,7 @@ def estimate(
             calibration.memory_scale,
             calibration.overhead_us,
             calibration.layout_scale,
+            calibration.reduction_launches,
         )
         compute = calibration.compute_scale * terms.compute_s
         memory = (calibration.layout_scale if terms.layout else None) or calibration.memory_scale

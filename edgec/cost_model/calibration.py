@@ -3,13 +3,13 @@
 `devices/latency_calibration.json` (package `edgec.devices`) is written by
 `bench/estimator.py --write` from the published measurements in
 shared/reference/latency_anchors.json; edgec reads it at run time and never needs the anchors.
-Per device it holds the fitted `compute_scale`, `memory_scale`, `overhead_us` and
-`layout_scale` of `edgec.cost_model.roofline` (`how` says when the overhead is a runtime
-group's), nominal peak/bandwidth figures where the profile publishes none (then the fitted
-scales carry the unit's real throughput), which anchors it was fitted on, and
-the **expected error** measured by cross-validation (leave one model family out; for a device
-with no anchors of its own, the constants are borrowed from devices with the same kind of
-unit and the error is that of leaving whole devices out). A device the file does not name runs
+Per device it holds the fitted `compute_scale`, `memory_scale`, `overhead_us`,
+`layout_scale` and `reduction_launches` of `edgec.cost_model.roofline` (`how` says when the
+overhead is a runtime group's), nominal peak/bandwidth figures where the profile publishes
+none (then the fitted scales carry the unit's real throughput), which anchors it was fitted
+on, and the **expected error** measured by cross-validation (leave one model family out; for
+a device with no anchors of its own, the constants are borrowed from devices with the same
+kind of unit and the error is that of leaving whole devices out). A device the file does not name runs
 on the priors, with the priors' measured error.
 """
 
@@ -51,6 +51,7 @@ class Calibration:
     nominal_bandwidth_gbs: float | None = None
     anchors: tuple[str, ...] = ()
     layout_scale: float | None = None  # None: copies move bytes at memory_scale
+    reduction_launches: float = 1.0  # launches a whole-axis reduction costs (roofline)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -86,6 +87,7 @@ def calibration_for(device: str, unit_kind: str) -> Calibration:
             nominal_bandwidth_gbs=entry.get("nominal_bandwidth_gbs"),
             anchors=tuple(entry.get("anchors", ())),
             layout_scale=entry.get("layout_scale"),
+            reduction_launches=entry.get("reduction_launches", 1.0),
         )
     return Calibration(
         device=device,

@@ -1,4 +1,4 @@
-"""Fit a device's four calibration constants to measured latencies.
+"""Fit a device's calibration constants to measured latencies.
 
 Minimises, over θ = (compute_scale, memory_scale, overhead_us, layout_scale) (`roofline`),
 
@@ -20,6 +20,10 @@ kind of unit is shared by the devices that run it (`bench/estimator.py`'s runtim
 a per-device fit cannot tell a larger launch cost from slower small kernels on a handful of
 mostly-large anchors. The search is a deterministic grid in log space (coarse, then fine around
 the best point), so the same anchors always give the same constants.
+
+The fifth constant, `reduction_launches` (what a whole-axis reduction costs, in launches:
+`roofline`), is chosen from a short list of candidates: θ is fitted for each and the one with
+the lowest loss wins, the first (1: no extra cost) on a tie, e.g. when no anchor reduces.
 """
 
 from __future__ import annotations
@@ -49,25 +53,40 @@ def predict_seconds(
     memory: float,
     overhead: float,
     layout: float | None = None,
+    reduction_launches: float = 1.0,
 ) -> float:
     """Predicted latency of one model (sum over its kernels) under the given constants."""
-    return sum(t.seconds(compute, memory, overhead, layout) for t in terms)
+    return sum(t.seconds(compute, memory, overhead, layout, reduction_launches) for t in terms)
 
 
-Constants = tuple[float, float, float, float]
+# (compute_scale, memory_scale, overhead_us, layout_scale, reduction_launches)
+Constants = tuple[float, float, float, float, float]
 
 
 def fit_constants(
     samples: Sequence[tuple[Sequence[Terms], float]],
-    prior: Constants,
+    prior: Sequence[float],
     width: float = PRIOR_WIDTH,
     fixed_overhead_us: float | None = None,
+    reduction_launches: Sequence[float] = (1.0,),
 ) -> Constants:
-    """(compute_scale, memory_scale, overhead_us, layout_scale) fitted to `(kernel terms,
-    seconds)` samples, pulled towards `prior` with the given log-space `width`; the overhead is
-    held at `fixed_overhead_us` when given (see the module docstring)."""
-    arrays = [_split(terms, seconds) for terms, seconds in samples]
-    center = np.log(np.array(prior, dtype=float))
+    """The constants fitted to `(kernel terms, seconds)` samples, the first four pulled towards
+    `prior` (compute, memory, overhead, layout) with the given log-space `width`; the overhead
+    is held at `fixed_overhead_us` when given, and `reduction_launches` lists the candidates
+    for the fifth (see the module docstring)."""
+    fits = [
+        (_fit_scales(samples, prior, width, fixed_overhead_us, reduction), float(reduction))
+        for reduction in reduction_launches
+    ]
+    (_, scales), reduction = min(fits, key=lambda fit: fit[0][0])  # the first on a tie
+    return (*scales, reduction)
+
+
+def _fit_scales(samples, prior, width, fixed_overhead_us, reduction):
+    """(loss, (compute, memory, overhead, layout)) at the best grid point for one reduction
+    cost."""
+    arrays = [_split(terms, seconds, reduction) for terms, seconds in samples]
+    center = np.log(np.array(prior[:4], dtype=float))
     if fixed_overhead_us is not None:
         center[2] = math.log(fixed_overhead_us)
     spans = np.array([math.log(60.0), math.log(30.0), math.log(30.0), math.log(100.0)])
@@ -78,19 +97,20 @@ def fit_constants(
             else np.linspace(c - s, c + s, points)
             for i, (c, s) in enumerate(zip(best, spans, strict=True))
         ]  # fmt: skip
-        best = _grid_best(arrays, center, axes, width)
+        best, loss = _grid_best(arrays, center, axes, width)
         spans = spans * 2.5 / (points - 1)
     compute, memory, overhead, layout = (float(math.exp(v)) for v in best)
-    return compute, memory, overhead, layout
+    return loss, (compute, memory, overhead, layout)
 
 
-def _split(terms: Sequence[Terms], seconds: float):
+def _split(terms: Sequence[Terms], seconds: float, reduction_launches: float):
     """(compute, memory) arrays of the non-layout and of the layout kernels, launches, log s."""
     parts = []
     for layout in (False, True):
         chosen = [t for t in terms if t.layout == layout]
         parts += [np.array([t.compute_s for t in chosen]), np.array([t.memory_s for t in chosen])]
-    return (*parts, float(sum(t.launches for t in terms)), math.log(seconds))
+    launches = sum(t.launches + (reduction_launches - 1.0) * t.reductions for t in terms)
+    return (*parts, float(launches), math.log(seconds))
 
 
 def _huber(r: np.ndarray) -> np.ndarray:
@@ -108,10 +128,11 @@ def _roofline_sum(c: np.ndarray, m: np.ndarray, compute_s, memory_s) -> np.ndarr
     ).sum(axis=2)
 
 
-def _grid_best(arrays, center: np.ndarray, axes: list[np.ndarray], width: float) -> np.ndarray:
+def _grid_best(arrays, center: np.ndarray, axes: list[np.ndarray], width: float):
+    """(log-space point, loss) of the grid point with the lowest loss."""
     loss = _grid_loss(arrays, center, axes, width)
     index = np.unravel_index(int(np.argmin(loss)), loss.shape)
-    return np.array([axes[i][index[i]] for i in range(4)])
+    return np.array([axes[i][index[i]] for i in range(4)]), float(loss[index])
 
 
 def _grid_loss(arrays, center: np.ndarray, axes: list[np.ndarray], width: float) -> np.ndarray:

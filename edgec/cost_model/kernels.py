@@ -78,6 +78,12 @@ _NORMS = _ops(
     LpNormalization MeanVarianceNormalization"""
 )
 _SOFTMAX = _ops("Softmax LogSoftmax")
+# reductions over whole axes of a tensor (no output element exists before every input element
+# does): the global pools and Reduce* ops; windowed pools (AveragePool, MaxPool) are not
+_WHOLE_AXIS_REDUCTIONS = _ops(
+    """GlobalAveragePool GlobalMaxPool GlobalLpPool ReduceMean ReduceSum ReduceMax ReduceMin
+    ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare ArgMax ArgMin"""
+)
 _POOLS = _ops(
     """AveragePool MaxPool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool ReduceMean ReduceSum
     ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
@@ -113,6 +119,11 @@ class Kernel:
     # ORT can then neither pre-pack them nor use its NCHWc convolutions)
     runtime_weights: bool = False
     _attention_open: bool = dataclasses.field(default=False, repr=False)
+
+    @property
+    def reduces(self) -> bool:
+        """Whether the kernel reduces whole axes (a global pool, a Reduce*): see `roofline`."""
+        return any(op in _WHOLE_AXIS_REDUCTIONS for op in self.op_types)
 
     @property
     def flops(self) -> int:

@@ -9,13 +9,24 @@ the memory's: on some accelerators a transpose of a token layout is a strided ga
 times slower than a streaming conv (EfficientViT-M's observation that reshapes bound these
 models' speed), on others it is nearly free; so it is a constant of its own, fitted per device.
 
+A kernel that reduces whole axes (a global pool or Reduce*: `Kernel.reduces`) costs
+`reduction_launches` launches instead of one. On a unit that runs a graph as one tiled,
+layer-fused program (a Neural Engine, a Hexagon NPU) such a reduction is a barrier: no output
+exists before the whole input does, so the pipeline drains and refills around it, and a
+squeeze-excite block (pool → FC → FC → gate) stalls the tiles of the map it gates. The
+published NPU measurements show it (Galaxy S24: MobileNetV3-Small, with ten such reductions
+and a fifth of MobileNetV2's MACs, takes as long as MobileNetV2, while MobileNetV2 at w8a8
+takes half its fp16 time, so the cost is not a large launch overhead of every kernel). It is
+fitted per device like the other constants (`fit`); 1 is no extra cost.
+
 `EFFICIENCY` is the share of the unit's peak a kernel class reaches (engineering priors: dense
 convolutions and matmuls use the matrix engines well, depthwise convolutions and vector work —
 norms, softmax, activations, copies — run on a small part of the chip; on GPUs the peak is the
 tensor-core figure, which vector work never touches). `OVERHEAD_US` is the fixed cost of
-launching one kernel. Per device, `compute_scale`, `memory_scale`, `overhead_us` and
-`layout_scale` are fitted to published measurements (`edgec.cost_model.fit`) and stored in
-devices/latency_calibration.json; the priors below are only their starting point.
+launching one kernel. Per device, `compute_scale`, `memory_scale`, `overhead_us`,
+`layout_scale` and (on NPUs) `reduction_launches` are fitted to published measurements
+(`edgec.cost_model.fit`) and stored in devices/latency_calibration.json; the priors below are
+only their starting point.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ class Terms:
     memory_s: float
     launches: int
     layout: bool = False  # a copy: its bytes scale with `layout_scale` (module docstring)
+    reductions: int = 0  # 1: it reduces whole axes; it costs `reduction_launches` launches
 
     def seconds(
         self,
@@ -58,12 +70,13 @@ class Terms:
         memory_scale: float,
         overhead_us: float,
         layout_scale: float | None = None,
+        reduction_launches: float = 1.0,
     ) -> float:
         """Time under the given constants; `layout_scale` None: copies use `memory_scale`."""
         moved = layout_scale if self.layout and layout_scale is not None else memory_scale
-        return (
-            max(compute_scale * self.compute_s, moved * self.memory_s)
-            + overhead_us * 1e-6 * self.launches
+        launches = self.launches + (reduction_launches - 1.0) * self.reductions
+        return max(compute_scale * self.compute_s, moved * self.memory_s) + (
+            overhead_us * 1e-6 * launches
         )
 
 
@@ -88,4 +101,5 @@ def kernel_terms(
         moved / (bandwidth_gbs * 1e9),
         launches,
         kernel.cls == "layout",
+        launches if kernel.reduces else 0,
     )

@@ -109,11 +109,25 @@ def test_fit_recovers_known_constants():
     models += [[Terms(0.0, 1e-3, 1, layout=True)] * n for n in (5, 10, 20)]  # copies only
     samples = [(terms, predict_seconds(terms, *truth)) for terms in models]
     fitted = fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0))
-    for got, want in zip(fitted, truth, strict=True):
+    for got, want in zip(fitted, (*truth, 1.0), strict=True):
         assert got == pytest.approx(want, rel=0.1)
     assert fitted == fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0))  # deterministic
     held = fit_constants(samples, prior=(1.0, 1.0, 20.0, 1.0), fixed_overhead_us=25.0)
     assert held[2] == pytest.approx(25.0)
+
+
+def test_fit_picks_what_a_whole_axis_reduction_costs():
+    """Two models of equal launches, one with ten reductions, tell 5 launches per reduction from
+    1; without a reduction among the anchors every candidate fits alike and the first (1) wins."""
+    truth = (1.0, 1.0, 20.0, 1.0, 5.0)
+    plain = [Terms(1e-5, 1e-6, 1)] * 50
+    gated = [Terms(1e-5, 1e-6, 1)] * 40 + [Terms(1e-7, 1e-7, 1, reductions=1)] * 10
+    large = [Terms(1e-3, 1e-6, 1)] * 10
+    samples = [(terms, predict_seconds(terms, *truth)) for terms in (plain, gated, large)]
+    candidates = (1.0, 2.0, 3.0, 5.0, 8.0)
+    assert fit_constants(samples, (1.0, 1.0, 20.0, 1.0), reduction_launches=candidates)[4] == 5.0
+    without = [samples[0], samples[2]]
+    assert fit_constants(without, (1.0, 1.0, 20.0, 1.0), reduction_launches=candidates)[4] == 1.0
 
 
 def test_an_anchor_far_off_the_model_pulls_less_than_its_square():

@@ -1,4 +1,5 @@
-"""Which peak an estimate uses per precision, and layout kernels' own memory scale."""
+"""Which peak an estimate uses per precision, layout kernels' own memory scale, and what a
+whole-axis reduction costs."""
 
 import dataclasses
 
@@ -61,3 +62,26 @@ def test_layout_kernels_move_their_bytes_at_the_layout_scale():
     assert terms.seconds(1.0, 2.0, 0.0) == pytest.approx(2 * terms.memory_s)  # none: memory
     other = kernel_terms(kernels[0], "npu", 10.0, 100.0, 2, 2)
     assert not other.layout and other.seconds(1.0, 1.0, 0.0, 5.0) == other.seconds(1, 1, 0)
+
+
+def test_a_whole_axis_reduction_costs_reduction_launches_and_a_windowed_pool_one():
+    """Squeeze-excite: GlobalAveragePool and ReduceMean reduce whole axes; MaxPool does not."""
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=1),
+        helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    outputs = [value_info("g", [1, 8, 1, 1]), value_info("m", [1, 8, 1, 1])]
+    net = model(nodes, [value_info("x", [1, 8, 4, 4])], [*outputs, value_info("p", [1, 8, 2, 2])])
+    kernels = {k.op_types[0]: k for k in group_kernels(net)}
+    assert kernels["GlobalAveragePool"].reduces and kernels["ReduceMean"].reduces
+    assert not kernels["MaxPool"].reduces
+    gap, pool = (
+        kernel_terms(kernels[op], "npu", 10.0, 100.0, 2, 2)
+        for op in ("GlobalAveragePool", "MaxPool")
+    )
+    roof = max(gap.compute_s, gap.memory_s)
+    assert gap.seconds(1.0, 1.0, 20.0, None, 5.0) == pytest.approx(roof + 5 * 20e-6)
+    assert gap.seconds(1.0, 1.0, 20.0) == pytest.approx(roof + 20e-6)  # default: one launch
+    pool_roof = max(pool.compute_s, pool.memory_s)
+    assert pool.seconds(1.0, 1.0, 20.0, None, 5.0) == pytest.approx(pool_roof + 20e-6)
