@@ -9,8 +9,8 @@ overhead is a runtime group's), nominal peak/bandwidth figures where the profile
 none (then the fitted scales carry the unit's real throughput), which anchors it was fitted
 on, and the **expected error** measured by cross-validation (leave one model family out; for
 a device with no anchors of its own, the constants are borrowed from devices with the same
-kind of unit and the error is that of leaving whole devices out). A device the file does not name runs
-on the priors, with the priors' measured error.
+kind of unit and the error is that of leaving whole devices out). A device the file does not
+name runs on the priors, with the priors' measured error.
 """
 
 from __future__ import annotations
