@@ -352,7 +352,8 @@ def host_facts() -> dict[str, Any]:
                     flags = set(value.split())
     except OSError:
         pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    known = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+    isa = [f for f in known if f in flags]
     return {
         "cpu": model,
         "machine": platform.machine(),

@@ -103,9 +103,14 @@ def _ort_on_x86(device: DeviceProfile) -> bool:
     return host_facts()["machine"] in ("x86_64", "AMD64", "i686")
 
 
+# ISA extensions whose u8×s8 dot product (vpdpbusd) sums in int32: AVX-512 VNNI and the
+# VEX-coded AVX-VNNI of CPUs without AVX-512 (Alder Lake and later); ORT's MLAS uses both
+_VNNI = ("avx512_vnni", "avx_vnni")
+
+
 def _needs_reduce_range(device: DeviceProfile) -> bool:
     """ORT on an x86 host without VNNI: u8×s8 products are summed in saturating int16."""
-    return _ort_on_x86(device) and "avx512_vnni" not in host_facts()["isa"]
+    return _ort_on_x86(device) and not any(f in host_facts()["isa"] for f in _VNNI)
 
 
 def quantization_manifest(model: ir.Model, runtime: str) -> dict[str, Any]:

@@ -39,7 +39,8 @@ def test_options_follow_the_precision_the_host_and_the_user():
         passes={"quant::weights": {"block_size": 64}},
     )
     options = quant_options(config, load_device("host"))
-    no_vnni = host_facts()["machine"] == "x86_64" and "avx512_vnni" not in host_facts()["isa"]
+    isa = host_facts()["isa"]
+    no_vnni = host_facts()["machine"] == "x86_64" and not {"avx512_vnni", "avx_vnni"} & set(isa)
     assert options["quant::calibrate"] == {"data": "c.npy", "count": 32}
     assert options["quant::weights"] == {"bits": 4, "reduce_range": no_vnni, "block_size": 64}
     sensitivity = options["quant::sensitivity"]
@@ -58,3 +59,14 @@ def test_options_follow_the_precision_the_host_and_the_user():
 def test_config_errors(values, message):
     with pytest.raises(UserError, match=message):
         CompileConfig(model="m.onnx", **values)
+
+
+@pytest.mark.parametrize(("isa", "seven_bit"), [(["avx2"], True), (["avx2", "avx_vnni"], False)])
+def test_weights_are_seven_bit_only_on_an_x86_host_without_vnni(monkeypatch, isa, seven_bit):
+    """AVX-VNNI (no AVX-512) sums u8×s8 products in int32 like AVX-512 VNNI: full-range weights."""
+    import edgec.quant_plan as plan
+
+    facts = {**host_facts(), "machine": "x86_64", "isa": isa}
+    monkeypatch.setattr(plan, "host_facts", lambda: facts)
+    config = CompileConfig(model="m.onnx", precision="w8a8", calib="c.npy")
+    assert quant_options(config, load_device("host"))["quant::weights"]["reduce_range"] is seven_bit
