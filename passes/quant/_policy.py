@@ -13,6 +13,7 @@ reaches an emitted file (the ORT backend strips it).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 import onnx_ir as ir
 
@@ -84,11 +85,11 @@ def is_sensitive(value: ir.Value) -> bool:
     return True
 
 
-def after_activation(value: ir.Value) -> ir.Value:
-    """`value`, or the output of the Relu/Clip chain that is its only reader."""
+def after_activation(value: ir.Value, activations: Collection[str] = ACTIVATIONS) -> ir.Value:
+    """`value`, or the output of the chain of `activations` (Relu/Clip) that is its only reader."""
     while len(value.uses()) == 1 and not value.is_graph_output():
         node = value.uses()[0].node
-        if node.op_type not in ACTIVATIONS or node.inputs[0] is not value:
+        if node.op_type not in activations or node.inputs[0] is not value:
             break
         value = node.outputs[0]
     return value

@@ -46,6 +46,9 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
             kernel = kernels.get(unit_out)
             if kernel in (None, "QuantizeLinear"):
                 kernel = kernels.get(node.outputs[0].name, kernel)
+            if kernel is None:  # ORT fused the activation after it: the kernel writes its output
+                fused = _policy.after_activation(node.outputs[0], _ORT_FUSED_ACTIVATIONS)
+                kernel = kernels.get(fused.name)
         layers.append(
             {
                 "name": node.name,
@@ -69,6 +72,10 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
         )
     summary = Counter(layer["precision"] for layer in layers)
     return {"layers": layers, "summary": dict(sorted(summary.items()))}
+
+
+# activations ONNX Runtime fuses into the Conv/Gemm before them (FusedConv, FusedGemm)
+_ORT_FUSED_ACTIVATIONS = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid"}
 
 
 def _sensitivity(node: ir.Node) -> float | None:
