@@ -19,7 +19,10 @@ For every model and precision (fp32, w8a8):
    same interleaved rounds as the artifacts (`host_micro.run_with`; cached in a private
    directory for the run), so that the benchmarks and the models see the same machine: on a
    shared 2-vCPU host a call runs measurably slower, even in CPU time, while the other core
-   is busy — nothing is fitted to these models.
+   is busy — nothing is fitted to these models. `--first-use` instead scores what a user
+   gets: the constants of a first estimate (`host_calibration`: the micro-benchmarks alone),
+   then each artifact timed on its own, as `edgec profile` does (interleaving artifacts makes
+   each run with the others' data in the caches, which a user's model does not see).
 
 Prints the table, the median absolute % error (against the wall median, the wall 10th
 percentile and the CPU time) and Spearman ρ, the load average before and after, and saves
@@ -52,7 +55,8 @@ from estimator import ape, spearman
 
 from edgec.config import CompileConfig
 from edgec.cost_model.calibration import HOST_ERROR_FILE
-from edgec.cost_model.host_calibration import store_calibration
+from edgec.cost_model.cpu_time import interleaved_with_cpu_time
+from edgec.cost_model.host_calibration import host_calibration, store_calibration
 from edgec.cost_model.host_micro import run_with
 from edgec.device_profile import host_facts
 from edgec.errors import EdgecError, UserError
@@ -155,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--write", action="store_true", help=f"write devices/{HOST_ERROR_FILE}")
     parser.add_argument(
+        "--first-use", action="store_true",
+        help="micro-benchmark alone first (as a user's first estimate), not beside the models",
+    )  # fmt: skip
+    parser.add_argument(
         "--against", choices=("p50", "cpu"), default="p50",
         help="what --write ships: error vs the wall-time median (quiet machine) or vs CPU time",
     )  # fmt: skip
@@ -176,20 +184,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     load_before = os.getloadavg()
-    print(
-        f"timing {len(artifacts)} artifacts and the micro-benchmarks interleaved …",
-        file=sys.stderr, flush=True,
-    )  # fmt: skip
+    how = (
+        "each alone, after the micro-benchmarks"
+        if args.first_use
+        else "interleaved with the micro-benchmarks"
+    )
+    print(f"timing {len(artifacts)} artifacts {how} …", file=sys.stderr, flush=True)
     runners = {key: ort.load(path, threads=args.threads) for key, path in artifacts.items()}
-    micro, stats, cpu = run_with(
-        args.threads,
-        {f"{m}/{p}": r.bound(r.example_feeds()) for (m, p), r in runners.items()},
-        rounds=args.rounds, per_round=args.per_round, warmup=5,
-    )  # fmt: skip
-    load_after = os.getloadavg()
+    calls = {f"{m}/{p}": r.bound(r.example_feeds()) for (m, p), r in runners.items()}
+    timing = dict(rounds=args.rounds, per_round=args.per_round, warmup=5)
     with tempfile.TemporaryDirectory(prefix="edgec-host-calibration-") as cache:
-        os.environ["EDGEC_CACHE_DIR"] = cache  # the constants of the rounds just timed
-        constants = store_calibration(args.threads, micro).to_dict()
+        os.environ["EDGEC_CACHE_DIR"] = cache  # private: this run's constants only
+        if args.first_use:  # as a user's first estimate, then `edgec profile` of each model
+            constants = host_calibration(args.threads).to_dict()
+            stats, cpu = {}, {}
+            for tag, call in calls.items():
+                alone = interleaved_with_cpu_time({tag: call}, threads=args.threads, **timing)
+                stats[tag], cpu[tag] = alone[0][tag], alone[1][tag]
+        else:  # the benchmarks in the same rounds as the models
+            micro, stats, cpu = run_with(args.threads, calls, **timing)
+            constants = store_calibration(args.threads, micro).to_dict()
+        load_after = os.getloadavg()
         estimates = {
             key: estimate(path, "host", precision=key[1], threads=args.threads)
             for key, path in artifacts.items()
@@ -234,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "toolchain": toolchain_versions(),
         "threads": args.threads,
         "protocol": f"interleaved, {args.rounds} rounds x {args.per_round} runs per artifact",
+        "calibrated": "first use, alone" if args.first_use else "beside the artifacts",
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in load_after],
         "calibration": constants,
@@ -262,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         error["method"] = (
             f"bench/estimator_host.py {report['date']}: estimate vs ONNX Runtime {what} over "
             f"{error['n']} zoo artifacts, {args.threads} thread(s), {host_facts()['cpu']}, "
-            f"load average {load_before[0]:.1f}"
+            f"load average {load_before[0]:.1f}, constants {report['calibrated']}"
         )
         ERROR_FILE.write_text(json.dumps({"expected_error": error}, indent=1) + "\n")
         print(f"wrote {ERROR_FILE}")

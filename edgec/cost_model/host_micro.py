@@ -63,7 +63,7 @@ from edgec.cost_model.kernels import group_kernels
 
 __all__ = ["MICRO_VERSION", "MicroResult", "run_micro_benchmarks", "run_with"]
 
-MICRO_VERSION = 3  # bump when a benchmark changes: cached calibrations are then re-measured
+MICRO_VERSION = 4  # bump when a benchmark changes: cached calibrations are then re-measured
 _CHAIN = 8  # copies of the op per benchmark graph (times `scale` in quick runs)
 
 
@@ -220,6 +220,27 @@ def _switch_bench(channels, size, cycles, rng) -> ir.Model:
     return _graph(_chain(op, cycles), shape, shape, inits, [other])
 
 
+def _stem_bench(channels, size, n, rng) -> ir.Model:
+    """`n` image stems: 3×3 stride-2 convolutions of an RGB input (3 channels, fewer than an
+    NCHWc block) to `channels`, each of its own input (a model reads its image once, from
+    memory) and each read by a GlobalAveragePool (which keeps the NCHWc output blocked, as the
+    next conv of a model does, instead of reordering it back to NCHW as a graph output)."""
+    inits: list = []
+    nodes, inputs, outputs = [], [], []
+    for i in range(n):
+        weight_nodes, name = _weight_input(inits, rng, (channels, 3, 3, 3), i, False)
+        stem = helper.make_node("Conv", [f"x{i}", name], [f"s{i}"], pads=[1] * 4, strides=[2, 2])
+        pool = helper.make_node("GlobalAveragePool", [f"s{i}"], [f"y{i}"])
+        nodes += [*weight_nodes, stem, pool]
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, 3, size, size]))
+        outputs.append(
+            helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, channels, 1, 1])
+        )
+    graph = helper.make_graph(nodes, "micro", inputs, outputs, initializer=inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return ir.serde.deserialize_model(proto)
+
+
 def _deconv_bench(channels, size, n, rng, runtime_weights=False) -> ir.Model:
     """`n` transposed convolutions (4×4, stride 2: a 2× upsampling, channels → 2·channels) of
     one input, side by side (each doubles the size, so they do not chain)."""
@@ -370,6 +391,8 @@ def _benchmarks(scale: float) -> list[tuple[str, str, str, Callable[[], ir.Model
          lambda: _conv_bench(32, 7, 1, 1, n, False, rng, runtime_weights=True)),
         ("conv1x1_rw_l", "conv1x1_rw", "fp32",
          lambda: _conv_bench(128, s(14), 1, 1, n, False, rng, runtime_weights=True, expand=4)),
+        ("stem3x3_s", "conv_stem", "fp32", lambda: _stem_bench(16, 16, n, rng)),
+        ("stem3x3_l", "conv_stem", "fp32", lambda: _stem_bench(16, 2 * stem, 2, rng)),
         ("deconv_s", "deconv", "fp32", lambda: _deconv_bench(16, 4, n, rng)),
         ("deconv_l", "deconv", "fp32", lambda: _deconv_bench(64, s(14), half, rng)),
         ("deconv_rw_s", "deconv_rw", "fp32", lambda: _deconv_bench(16, 4, n, rng, True)),

@@ -12,6 +12,8 @@ it ran on int8, as before.
 The class refines the kernel's class where ORT's CPU kernels differ (`host_class`):
 
     conv1x1    a 1×1 convolution: a GEMM straight on the activation (conv is k×k: im2col first)
+    conv_stem  a k×k convolution of fewer than 8 input channels (an image stem,
+               `Kernel.narrow_input`): ORT's NCHWc kernel for an unblocked input is slower
     quantize   a stand-alone QuantizeLinear or DequantizeLinear (float ↔ int8 conversion)
     deconv     a ConvTranspose (ORT: a GEMM, then col2im; always in float)
     …_rw       a float conv, 1×1 conv or depthwise conv of a QDQ graph whose weights a
@@ -46,7 +48,11 @@ def host_class(kernel: Kernel) -> str:
     """The calibrated class of `kernel` (see the module docstring)."""
     if kernel.op_types and set(kernel.op_types) <= _QUANTIZE_OPS:
         return "quantize"
-    cls = "conv1x1" if kernel.cls == "conv" and kernel.pointwise else kernel.cls
+    cls = kernel.cls
+    if cls == "conv" and kernel.pointwise:
+        cls = "conv1x1"
+    elif cls == "conv" and kernel.narrow_input and not kernel.runtime_weights:
+        cls = "conv_stem"
     if kernel.op_types and kernel.op_types[0] == "ConvTranspose":
         cls = "deconv"
     if kernel.runtime_weights and cls in _RUNTIME_WEIGHT_CLASSES:

@@ -66,6 +66,10 @@ def _ops(names: str) -> frozenset[str]:
     return frozenset(names.split())
 
 
+# input channels below which a k×k convolution is an image stem to ONNX Runtime on x86: its
+# NCHWc convolutions block channels by 8 (AVX2) or 16 (AVX-512), and one whose input has
+# fewer channels than a block reads it unblocked (an RGB image: 3)
+NARROW_INPUT = 8
 _VIEWS = _ops("Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant Range")
 _CONSTANT_MAKERS = _ops("Constant ConstantOfShape Shape Size Range")
 _LAYOUT = _ops(
@@ -115,6 +119,9 @@ class Kernel:
     shape_unknown: bool = False
     int8: bool = False  # ORT runs it as an integer (QLinear) kernel (`ort_qdq`; ORT_CPU rules)
     pointwise: bool = False  # a 1×1 convolution (a plain GEMM on the CPU, no im2col)
+    # a k×k convolution of fewer than NARROW_INPUT channels (an image stem): ORT's NCHWc
+    # convolution reads such an input unblocked, with a slower kernel
+    narrow_input: bool = False
     # a float conv/matmul whose weights a DequantizeLinear computes at every run (ORT_CPU rules:
     # ORT can then neither pre-pack them nor use its NCHWc convolutions)
     runtime_weights: bool = False
@@ -199,6 +206,7 @@ def group_kernels(
                     [],
                     int8=node in int8,
                     pointwise=_pointwise(op, node),
+                    narrow_input=_narrow_input(op, node),
                     runtime_weights=bool(rules.qlinear_ops) and _runtime_weights(op, node, int8),
                 )
             )
@@ -308,6 +316,16 @@ def _runtime_weights(op: str, node: ir.Node, int8: set[ir.Node]) -> bool:
         and weight is not None
         and _dequantized_constant(weight)
     )
+
+
+def _narrow_input(op: str, node: ir.Node) -> bool:
+    """A dense k×k convolution (k > 1, one group) of fewer than NARROW_INPUT channels."""
+    if op not in ("Conv", "ConvInteger") or _pointwise(op, node):
+        return False
+    weight = _weight_of(node)
+    channels = weight.shape[1] if weight is not None and weight.shape else None
+    group = node.attributes.get_int("group", 1)
+    return group == 1 and isinstance(channels, int) and channels < NARROW_INPUT
 
 
 def _weight_of(node: ir.Node) -> ir.Value | None:

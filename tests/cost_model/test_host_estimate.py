@@ -69,7 +69,15 @@ def test_calibration_has_the_int8_kernel_classes_the_estimate_prices(cache):
     measured = {(m["precision"], m["cls"]) for m in calibration.micro}
     for cls in ("conv", "conv1x1", "dwconv", "matmul", "attention", "elementwise"):
         assert ("w8a8", cls) in measured  # an int8 benchmark of its own, not fp32's rate
-    for cls in ("quantize", "conv_rw", "conv1x1_rw", "dwconv_rw", "deconv", "deconv_rw"):
+    for cls in (
+        "quantize",
+        "conv_rw",
+        "conv1x1_rw",
+        "dwconv_rw",
+        "deconv",
+        "deconv_rw",
+        "conv_stem",
+    ):
         assert ("fp32", cls) in measured
         assert calibration.gflops["w8a8"][cls] == calibration.gflops["fp32"][cls]
 

@@ -4,6 +4,7 @@ import numpy as np
 from onnx import helper
 from support.onnx_build import model, value_info, weight
 
+from edgec.cost_model.host_time import host_class
 from edgec.cost_model.kernels import group_kernels
 
 
@@ -100,6 +101,26 @@ def test_depthwise_conv_is_its_own_class():
     )
     (kernel,) = group_kernels(graph)
     assert kernel.cls == "dwconv" and kernel.macs == 8 * 8 * 8 * 9
+
+
+def test_a_kxk_conv_of_an_rgb_image_is_a_stem_to_the_host_and_others_are_not():
+    """ORT's NCHWc convolution reads fewer than 8 input channels unblocked: a class of its own."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w3"], ["s"], pads=[1] * 4, strides=[2, 2], name="stem"),
+        helper.make_node("Conv", ["x", "w1"], ["p"], name="pointwise"),
+        helper.make_node("Conv", ["s", "w8"], ["c"], pads=[1] * 4, name="dense"),
+        helper.make_node("Conv", ["c", "wd"], ["d"], pads=[1] * 4, group=8, name="depthwise"),
+    ]
+    inits = [weight("w3", (8, 3, 3, 3)), weight("w1", (8, 3, 1, 1))]
+    inits += [weight("w8", (8, 8, 3, 3)), weight("wd", (8, 1, 3, 3))]
+    outputs = [value_info("p", [1, 8, 8, 8]), value_info("d", [1, 8, 4, 4])]
+    kernels = {
+        k.name: k
+        for k in group_kernels(model(nodes, [value_info("x", [1, 3, 8, 8])], outputs, inits))
+    }
+    assert kernels["stem"].narrow_input and host_class(kernels["stem"]) == "conv_stem"
+    assert host_class(kernels["pointwise"]) == "conv1x1" and not kernels["pointwise"].narrow_input
+    assert host_class(kernels["dense"]) == "conv" and host_class(kernels["depthwise"]) == "dwconv"
 
 
 def test_a_tensor_read_by_two_kernels_is_written_once_and_read_by_each():
