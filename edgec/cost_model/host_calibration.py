@@ -1,7 +1,7 @@
 """The host's cost-model constants: measured by micro-benchmarks at first use, cached on disk.
 
 `host_calibration(threads)` returns the constants for this CPU, this ONNX Runtime and this
-thread count. The first call runs `host_micro.run_micro_benchmarks` (about five seconds) and
+thread count. The first call runs `host_micro.run_micro_benchmarks` (about three seconds) and
 writes the result to `<cache>/host-calibration-<key>.json`; later calls read it. The cache
 directory is `$EDGEC_CACHE_DIR`, else `$XDG_CACHE_HOME/edgec`, else `~/.cache/edgec`. The key
 is the CPU model and ISA flags, the ORT version, the thread count and the benchmarks' version:
@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgec.cost_model.host_micro import MICRO_VERSION, MicroResult, run_micro_benchmarks
+from edgec.cost_model.host_micro import MICRO_VERSION, ROUNDS, MicroResult, run_micro_benchmarks
 from edgec.cost_model.host_time import HOST_PRECISIONS
 
 __all__ = [
@@ -118,13 +118,13 @@ def cache_path(key: dict[str, Any]) -> Path:
     return cache_dir() / f"host-calibration-{digest}.json"
 
 
-def host_calibration(threads: int, *, scale: float = 1.0, rounds: int = 20) -> HostCalibration:
+def host_calibration(threads: int, *, scale: float = 1.0, rounds: int = ROUNDS) -> HostCalibration:
     """This host's constants at `threads`: from the cache, or measured now and cached.
 
     `scale` and `rounds` size the benchmarks (tests use tiny ones); they are part of the key.
     """
     key = calibration_key(threads)
-    if scale != 1.0 or rounds != 20:
+    if scale != 1.0 or rounds != ROUNDS:
         key["scale"], key["rounds"] = scale, rounds
     path = cache_path(key)
     cached = _read(path, key)
