@@ -35,7 +35,7 @@ from edgec.cost_model.hardware import ELEMENT_BYTES, Hardware, hardware_for
 from edgec.cost_model.host_time import HostTimes
 from edgec.cost_model.kernels import Kernel, group_kernels
 from edgec.cost_model.placement import match_fallbacks
-from edgec.cost_model.roofline import kernel_terms
+from edgec.cost_model.roofline import bound, kernel_terms
 from edgec.device_profile import DeviceProfile, load_device
 from edgec.errors import UserError
 
@@ -210,13 +210,12 @@ def estimate(
             calibration.layout_scale,
             calibration.reduction_launches,
         )
-        compute = calibration.compute_scale * terms.compute_s
-        memory = (calibration.layout_scale if terms.layout else None) or calibration.memory_scale
-        memory *= terms.memory_s
-        bound = "launch" if max(compute, memory) < seconds / 2 else (
-            "compute" if compute >= memory else "memory"
-        )  # fmt: skip
-        times.append(KernelTime(k, seconds * 1e3, bound, hardware.unit_kind))
+        compute, memory = terms.scaled(
+            calibration.compute_scale, calibration.memory_scale, calibration.layout_scale
+        )
+        times.append(
+            KernelTime(k, seconds * 1e3, bound(compute, memory, seconds), hardware.unit_kind)
+        )
     fallbacks = _apply_fallbacks(profile, precision, batch, times, bandwidth)
     return Estimate(
         profile.name, precision, batch, hardware, calibration, times, fallbacks, call_ms

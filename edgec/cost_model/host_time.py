@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 from edgec.cost_model.hardware import ELEMENT_BYTES
 from edgec.cost_model.kernels import Kernel
+from edgec.cost_model.roofline import bound
 
 __all__ = ["HOST_PRECISIONS", "HostTimes", "host_class", "kernel_bytes"]
 
@@ -99,6 +100,4 @@ class HostTimes:
     def ms_and_bound(self, kernel: Kernel, batch: int = 1) -> tuple[float, str]:
         """(milliseconds, what bounds it: "compute" | "memory" | "launch") of `kernel`."""
         compute, memory, seconds = self.kernel_time(kernel, batch)
-        if max(compute, memory) < seconds / 2:
-            return seconds * 1e3, "launch"
-        return seconds * 1e3, "compute" if compute >= memory else "memory"
+        return seconds * 1e3, bound(compute, memory, seconds)

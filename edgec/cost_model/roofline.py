@@ -35,7 +35,7 @@ import dataclasses
 
 from edgec.cost_model.kernels import Kernel
 
-__all__ = ["EFFICIENCY", "OVERHEAD_US", "Terms", "kernel_terms"]
+__all__ = ["EFFICIENCY", "OVERHEAD_US", "Terms", "bound", "kernel_terms"]
 
 _VECTOR = {"gpu": 0.02, "npu": 0.03, "cpu": 0.15, "dla": 0.03}
 _MATRIX = {
@@ -64,6 +64,14 @@ class Terms:
     layout: bool = False  # a copy: its bytes scale with `layout_scale` (module docstring)
     reductions: int = 0  # 1: it reduces whole axes; it costs `reduction_launches` launches
 
+    def scaled(
+        self, compute_scale: float, memory_scale: float, layout_scale: float | None = None
+    ) -> tuple[float, float]:
+        """(compute, memory) seconds under the given scales; `layout_scale` None: copies use
+        `memory_scale`."""
+        moved = layout_scale if self.layout and layout_scale is not None else memory_scale
+        return compute_scale * self.compute_s, moved * self.memory_s
+
     def seconds(
         self,
         compute_scale: float,
@@ -72,12 +80,19 @@ class Terms:
         layout_scale: float | None = None,
         reduction_launches: float = 1.0,
     ) -> float:
-        """Time under the given constants; `layout_scale` None: copies use `memory_scale`."""
-        moved = layout_scale if self.layout and layout_scale is not None else memory_scale
+        """Time under the given constants (see `scaled`)."""
         launches = self.launches + (reduction_launches - 1.0) * self.reductions
-        return max(compute_scale * self.compute_s, moved * self.memory_s) + (
+        return max(self.scaled(compute_scale, memory_scale, layout_scale)) + (
             overhead_us * 1e-6 * launches
         )
+
+
+def bound(compute_s: float, memory_s: float, total_s: float) -> str:
+    """What bounds a kernel: "launch" when its fixed cost is most of its time, else the larger
+    of its compute and memory terms."""
+    if max(compute_s, memory_s) < total_s / 2:
+        return "launch"
+    return "compute" if compute_s >= memory_s else "memory"
 
 
 def kernel_terms(
