@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchor_models import BUILDERS, graph_file
 
 from edgec.cost_model.calibration import CALIBRATION_FILE, FORMAT
-from edgec.cost_model.fit import fit_constants, predict_seconds
+from edgec.cost_model.fit import Constants, fit_constants, predict_seconds
 from edgec.cost_model.fusion import rules_for
 from edgec.cost_model.hardware import RUNTIME_UNIT, hardware_for
 from edgec.cost_model.kernels import group_kernels
@@ -232,7 +232,7 @@ def validate(graphs: Path, anchors_path: Path) -> dict:
         devices[device] = entry
 
     # Borrowed constants and leave-one-device-out error, per unit kind.
-    def borrowed(for_device: str) -> tuple[float, float, float, float] | None:
+    def borrowed(for_device: str) -> Constants | None:
         donors = [
             d for d, e in devices.items()
             if d != for_device and e["unit"] == kind[for_device] and d not in NOMINAL

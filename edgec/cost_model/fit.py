@@ -14,7 +14,7 @@ The second term is a prior. For a device on its own it is weak (`width` = log 30
 away from the prior costs as much as one anchor off by a factor e): it keeps a constant the
 anchors cannot see (e.g. launch overhead when every anchor is a large model) at its prior
 instead of letting it run off; the anchors decide the rest. (A factor-4 width was tried first:
-it held the constants so close to the priors that the cross-validated error doubled.) For a
+it held the constants so close to the priors that the cross-validated error doubled.)
 The overhead can be held fixed (`fixed_overhead_us`): the launch overhead of one runtime on one
 kind of unit is shared by the devices that run it (`bench/estimator.py`'s runtime groups), since
 a per-device fit cannot tell a larger launch cost from slower small kernels on a handful of

@@ -58,9 +58,9 @@ CACHE_ENV = "EDGEC_CACHE_DIR"
 FORMAT = "edgec-host-calibration-v1"
 _BORROWED = {"pool": "elementwise", "other": "elementwise"}
 _FLOAT_ONLY = (
-    "norm", "softmax", "quantize", "deconv", "conv_rw", "conv1x1_rw", "dwconv_rw", "conv_stem"
+    "norm", "softmax", "quantize", "deconv", "deconv_rw", "conv_rw", "conv1x1_rw", "dwconv_rw",
+    "conv_stem",
 )  # fmt: skip
-_FLOAT_ONLY += ("deconv_rw",)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,8 @@ bytes the estimate will divide by:
                                             stride-2 chain above      }
     conv1x1_rw  1×1 32→32 on 7×7            1×1 128 ↔ 512 on 14×14    } DequantizeLinear(int8
     dwconv_rw   3×3, 64 channels, 7×7       3×3, 128 channels, 28×28  } weights) (`host_time`)
+    conv_stem   3×3 stride 2, 3→16 of 16×16 and of 224×224 images, each of its own input
+                (an RGB stem: fewer input channels than an NCHWc block)
     deconv      ConvTranspose 4×4 stride 2, 16→32 on 4×4 / 64→128 on 14×14 (side by side),
                 and as deconv_rw with DequantizeLinear(int8) weights
 
@@ -84,9 +86,15 @@ class MicroResult:
 
 
 def _graph(nodes, x_shape, y_shape, inits, extra_inputs=()) -> ir.Model:
+    """A benchmark graph x → … → y (plus `extra_inputs`)."""
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape), *extra_inputs]
     out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)]
-    graph = helper.make_graph(nodes, "micro", inputs, out, initializer=inits)
+    return _model(nodes, inputs, out, inits)
+
+
+def _model(nodes, inputs, outputs, inits) -> ir.Model:
+    """A benchmark graph of the given nodes, inputs, outputs and initializers (opset 18)."""
+    graph = helper.make_graph(nodes, "micro", inputs, outputs, initializer=inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     return ir.serde.deserialize_model(proto)
 
@@ -237,9 +245,7 @@ def _stem_bench(channels, size, n, rng) -> ir.Model:
         outputs.append(
             helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, channels, 1, 1])
         )
-    graph = helper.make_graph(nodes, "micro", inputs, outputs, initializer=inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    return ir.serde.deserialize_model(proto)
+    return _model(nodes, inputs, outputs, inits)
 
 
 def _deconv_bench(channels, size, n, rng, runtime_weights=False) -> ir.Model:
@@ -257,9 +263,7 @@ def _deconv_bench(channels, size, n, rng, runtime_weights=False) -> ir.Model:
         nodes += [*weight_nodes, upsample]
         outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, out))
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, size, size])]
-    graph = helper.make_graph(nodes, "micro", inputs, outputs, initializer=inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    return ir.serde.deserialize_model(proto)
+    return _model(nodes, inputs, outputs, inits)
 
 
 def _linear_bench(tokens, width, n, qdq, rng, widen: bool = True) -> ir.Model:
@@ -337,9 +341,7 @@ def _conversion_bench(shape, n) -> ir.Model:
         helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
         helper.make_tensor_value_info("xq", TensorProto.UINT8, shape),
     ]
-    graph = helper.make_graph(nodes, "micro", inputs, outputs, initializer=inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    return ir.serde.deserialize_model(proto)
+    return _model(nodes, inputs, outputs, inits)
 
 
 def _swap_bench(channels, size, n) -> ir.Model:
