@@ -52,6 +52,9 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
     if requested is None:
         config = dataclasses.replace(config, precision=default_precision(device.precisions))
     pass_ids = _pass_ids(device, config)  # an unknown pipeline or --explain fails before export
+    runtime = _runtime(device)  # so does a runtime edgec cannot emit or that is not installed
+    if config.min_ios and runtime.NAME != "coreml":
+        raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
     out_dir = Path(config.out) if config.out else default_out_dir(config.model, device.name)
     timings: dict[str, float] = {}
     # Staging first: an unwritable output fails in a second, not after a minute of export.
@@ -64,7 +67,16 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             manifest = {
                 **_common_fields(loaded, device, config, requested),
                 **_compile_multi_graph(
-                    specs, loaded, device, config, pass_ids, stage, scratch, progress, timings
+                    specs,
+                    loaded,
+                    device,
+                    runtime,
+                    config,
+                    pass_ids,
+                    stage,
+                    scratch,
+                    progress,
+                    timings,
                 ),
                 "timings": {k: round(v, 3) for k, v in timings.items()},
                 "volatile_fields": [
@@ -77,9 +89,6 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
             return manifest
         with progress.step("exporting to ONNX", timings, "export"):
             model, export_info = _export(loaded, preprocessing, config)
-        runtime = _runtime(device)
-        if config.min_ios and runtime.NAME != "coreml":
-            raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
         # Verification runs the graph in ONNX Runtime, so ORT must run it before anything
         # else; the target's runtime judges the graph the passes leave (below).
         _verifier_runtime().ensure_supported(model, device)
@@ -163,7 +172,7 @@ def _precision(device: DeviceProfile, config: CompileConfig, requested) -> dict[
 
 
 def _compile_multi_graph(
-    specs, loaded, device, config, pass_ids, stage, scratch, progress, timings
+    specs, loaded, device, runtime, config, pass_ids, stage, scratch, progress, timings
 ):
     """The manifest fields of a model deployed as several graphs (`edgec.compile_graphs`)."""
     from edgec.compile_graphs import GraphCompile, check_supported, compile_graphs
@@ -177,7 +186,7 @@ def _compile_multi_graph(
         return _not_measured(device, config, model, precision)
 
     job = GraphCompile(
-        runtime=_runtime(device),
+        runtime=runtime,
         device=device,
         config=config,
         run_passes=passes,

@@ -39,6 +39,9 @@ def test_zoo_lists_the_three_timm_families(capsys):
         (["compile", "no_such_model_xyz"], "no_such_model_xyz"),
         (["compile", "missing/model.pt", "--arch", "efficientvit_m0"], "does not exist"),
         (["compile"], "no model given"),
+        # checked before the model is loaded (a missing file would be the error otherwise)
+        (["compile", "missing.pt", "--target", "pixel-8"], "cannot emit yet"),
+        (["compile", "missing.pt", "--min-ios", "ios18"], "--min-ios applies to Core ML"),
         (["compile", "segformer3d", "--input-size", "3,64,64"], "does not fit segformer3d"),
         (["compile", "segformer3d", "--input-size", "4,48,32,32"], "divisible by 32"),
         (["profile", "/nonexistent-dir"], "no manifest.json"),
