@@ -5,12 +5,19 @@
 
 or, as EfficientViT and SHViT write it, `out = MatMul(v, Transpose(p))` on channel-major
 v [.., dv, Nk]. Every value inside the core is read only by the next node of the core.
+
+The ONNX `Attention` op (opset 23; what torch.onnx exports `scaled_dot_product_attention` to
+from opset 23 on) is the same core in one node: q [B,Hq,Nq,dk] and k, v [B,Hkv,Nk,·], or the
+heads merged on the last axis ([B,N,H·d], with `q_num_heads`/`kv_num_heads`), an additive
+float `attn_mask` as the bias and `scale` (default 1/√dk). Causal, soft-capped or cached
+(past key/value) attention and a boolean mask are not taken.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import onnx_ir as ir
 
 from edgec.passes.attention._explain import NoMatch
@@ -28,10 +35,10 @@ class Core:
     bias: ir.Value | None
     nodes: list[ir.Node]
     channel_major_out: bool  # out = v·pᵀ ([.., dv, Nq]) instead of p·v ([.., Nq, dv])
-
-    @property
-    def logits_shape(self) -> tuple[int, ...] | None:
-        return static_shape(self.nodes[0].outputs[0])
+    logits_shape: tuple[int, ...] | None
+    b_is_key: bool = False  # b is k [.., Nk, dk] (the Attention op), not kᵀ [.., dk, Nk]
+    kv_heads: int | None = None  # k's and v's heads when fewer than q's (grouped queries)
+    merged_heads: bool = False  # a, b, v and out are [B, N, heads·d] (the Attention op, 3-D)
 
 
 def _scaled_matmul(value: ir.Value) -> bool:
@@ -42,8 +49,13 @@ def _scaled_matmul(value: ir.Value) -> bool:
 
 
 def is_candidate(softmax: ir.Node) -> bool:
-    """A Softmax whose input comes (through scalings and one Add) from a MatMul."""
-    if softmax.op_type != "Softmax" or softmax.domain not in ("", "ai.onnx"):
+    """A Softmax whose input comes (through scalings and one Add) from a MatMul, or the ONNX
+    Attention op."""
+    if softmax.domain not in ("", "ai.onnx"):
+        return False
+    if softmax.op_type == "Attention":
+        return True
+    if softmax.op_type != "Softmax":
         return False
     value = softmax.inputs[0]
     add = producer(value, "Add")
@@ -58,7 +70,10 @@ def _single_reader(value: ir.Value, reader: ir.Node) -> None:
 
 
 def find_core(softmax: ir.Node) -> Core:
-    """The attention core around `softmax`, or NoMatch saying why it is not one."""
+    """The attention core around `softmax` (or the Attention op), or NoMatch saying why it is
+    not one."""
+    if softmax.op_type == "Attention":
+        return _attention_op_core(softmax)
     p = softmax.outputs[0]
     rank = len(p.shape) if p.shape is not None else None
     if rank is None or attr(softmax, "axis", -1) not in (-1, rank - 1):
@@ -101,4 +116,47 @@ def find_core(softmax: ir.Node) -> Core:
         raise NoMatch("the attention weights do not multiply v in a MatMul")
     nodes.insert(0, av)
     nodes.reverse()  # producer order: qk, scalings, add, softmax, [transpose], av
-    return Core(qk.inputs[0], qk.inputs[1], v, av.outputs[0], scale, bias, nodes, channel_major)
+    a, b = qk.inputs
+    return Core(a, b, v, av.outputs[0], scale, bias, nodes, channel_major, static_shape(value))
+
+
+def _attention_op_core(node: ir.Node) -> Core:
+    q, k, v, mask = (list(node.inputs) + [None] * 4)[:4]
+    if any(x is not None for x in node.inputs[4:]):
+        raise NoMatch("the Attention op reads a past key/value cache")
+    if any(o.uses() or o.is_graph_output() for o in node.outputs[1:]):
+        raise NoMatch("the Attention op's cache or logits outputs are read")
+    if attr(node, "is_causal", 0):
+        raise NoMatch("causal attention (is_causal=1) is not split")
+    if attr(node, "softcap", 0.0):
+        raise NoMatch("soft-capped logits (softcap ≠ 0) are not split")
+    shapes = [static_shape(x) for x in (q, k, v)]
+    if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+        raise NoMatch("q, k and v of the Attention op have no static shapes of one rank")
+    (sq, sk, _sv), merged = shapes, len(shapes[0]) == 3
+    if merged:
+        heads, kv_heads = attr(node, "q_num_heads", 0), attr(node, "kv_num_heads", 0)
+        if not heads or not kv_heads or sq[2] % heads or sk[2] % kv_heads:
+            raise NoMatch("the 3-D Attention op's head counts do not divide its channels")
+        batch, nq, dk, nk = sq[0], sq[1], sq[2] // heads, sk[1]
+    else:
+        (batch, heads, nq, dk), (kv_heads, nk) = sq, sk[1:3]
+    if heads % kv_heads:
+        raise NoMatch("q's heads are not a multiple of k's and v's")
+    if mask is not None and mask.dtype not in (ir.DataType.FLOAT, ir.DataType.FLOAT16):
+        raise NoMatch("the attention mask is not an additive float bias")
+    scale = attr(node, "scale", None)
+    return Core(
+        q,
+        k,
+        v,
+        node.outputs[0],
+        1.0 / float(np.sqrt(dk)) if scale is None else float(scale),
+        mask,
+        [node],
+        False,
+        (batch, heads, nq, nk),
+        b_is_key=True,
+        kv_heads=kv_heads,
+        merged_heads=merged,
+    )

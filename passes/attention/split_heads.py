@@ -22,6 +22,10 @@ After (every tensor rank ≤ 4)::
              ─ Transpose(0,3,1,2) = o_h [B,d,1,N]
     Concat(o_h, axis=1)[B,C,1,N] ─ Reshape[B,C,N] ─ Transpose(0,2,1) = Y
 
+The ONNX `Attention` op (opset 23) is the same core in one node (`_core`): its q, k, v
+([B,H,N,d], or [B,N,H·d] with the heads merged) are traced the same way, k/v heads shared by
+grouped queries are read by every q head of their group, and `attn_mask` is the bias.
+
 A channels-first source ([B,C,h,w], LowFormer's 1×1 conv) is only reshaped to [B,C,1,hw];
 a channels-first sink is reached by one Reshape. Scales multiply into one Mul on q per head
 (`√s·√s` becomes `s`: a float rounding, within the pass bound); a bias [.., H, Nq, Nk]
@@ -95,9 +99,15 @@ def _heads_as_channels(per_head: np.ndarray, view: np.ndarray) -> list[int] | No
     return starts
 
 
-def _operand(value: ir.Value, what: str, channel_axis: int, heads: int, opset: int) -> _Operand:
+def _operand(
+    value: ir.Value, what: str, channel_axis: int, heads: int, opset: int, merged: bool
+) -> _Operand:
+    """Where each head of q, k or v (`value`; [B, N, heads·d] when `merged`) comes from."""
     traced = trace_back(value, opset)
     index = traced.index
+    if merged:
+        bsz, tokens, channels = index.shape
+        index = index.reshape(bsz, tokens, heads, channels // heads).transpose(0, 2, 1, 3)
     if index.ndim != 4 or index.shape[1] != heads:
         raise NoMatch(f"{what} is not [B, {heads} heads, ·, ·]")
     per_head = index if channel_axis == 2 else index.transpose(0, 1, 3, 2)
@@ -123,7 +133,11 @@ def _sink(core: Core, opset: int) -> _Sink:
     head-major on channels, as a map [B,C,h,w], [B,C,N] or a sequence [B,N,C]."""
     chain = trace_forward(core.out, opset)
     out = chain[0][1]
-    bsz, _heads = out.shape[:2]
+    if core.merged_heads:  # [B, Nq, H·dv] → [B, H, Nq, dv]
+        bsz, tokens, channels = out.shape
+        heads = core.logits_shape[1]
+        out = out.reshape(bsz, tokens, heads, channels // heads).transpose(0, 2, 1, 3)
+    bsz = out.shape[0]
     if core.channel_major_out:
         merged = out.reshape(bsz, -1, out.shape[3])
     else:
@@ -250,25 +264,27 @@ def _rewrite(graph: ir.Graph, core: Core, ops, sink: _Sink, heads: int, bsz: int
     scale = a.scale * b.scale * core.scale
     dtype = dtype_of(a.source) or ir.DataType.FLOAT
     nq, nk = core.logits_shape[-2:]
+    kv_heads = core.kv_heads or heads
     outs = []
     for h in range(heads):
+        kv = h * kv_heads // heads  # grouped queries: consecutive q heads share a k/v head
         q = slices[(id(a), h)]
         if scale != 1:
             q = build("Mul", [q, build.const(f"{tag}_scale", np.asarray(scale, dtype.numpy()))])
         q = build("Transpose", [q], {"perm": [0, 2, 3, 1]})  # [B,1,Nq,dk]
         k_shape = build.ints(f"{tag}_k_shape", [bsz, 1, b.width, nk])
-        k = build("Reshape", [slices[(id(b), h)], k_shape])  # [B,1,dk,Nk]
+        k = build("Reshape", [slices[(id(b), kv)], k_shape])  # [B,1,dk,Nk]
         logits = build("MatMul", [q, k])
         if biases[h] is not None:
             logits = build("Add", [logits, biases[h]])
         p = build("Softmax", [logits], {"axis": -1})
         if core.channel_major_out:
             v_shape = build.ints(f"{tag}_v_shape", [bsz, 1, v.width, nk])
-            vh = build("Reshape", [slices[(id(v), h)], v_shape])  # [B,1,dv,Nk]
+            vh = build("Reshape", [slices[(id(v), kv)], v_shape])  # [B,1,dv,Nk]
             o = build("MatMul", [vh, build("Transpose", [p], {"perm": [0, 1, 3, 2]})])
             o = build("Reshape", [o, build.ints(f"{tag}_o_shape", [bsz, v.width, 1, nq])])
         else:
-            vh = build("Transpose", [slices[(id(v), h)]], {"perm": [0, 2, 3, 1]})  # [B,1,Nk,dv]
+            vh = build("Transpose", [slices[(id(v), kv)]], {"perm": [0, 2, 3, 1]})  # [B,1,Nk,dv]
             o = build("Transpose", [build("MatMul", [p, vh])], {"perm": [0, 3, 1, 2]})
         outs.append(o)
     y = build("Concat", outs, {"axis": 1})  # [B, H·dv, 1, Nq]
@@ -326,10 +342,13 @@ class SplitHeads(EdgecPass):
                     self.stats["kept_single_head"] += 1
                     continue
                 bsz, heads = shape[:2]
+                kv_heads, merged = core.kv_heads or heads, core.merged_heads
                 ops = (
-                    _operand(core.a, "q", 3, heads, opset),
-                    _operand(core.b, "k", 2, heads, opset),
-                    _operand(core.v, "v", 2 if core.channel_major_out else 3, heads, opset),
+                    _operand(core.a, "q", 3, heads, opset, merged),
+                    _operand(core.b, "k", 3 if core.b_is_key else 2, kv_heads, opset, merged),
+                    _operand(
+                        core.v, "v", 2 if core.channel_major_out else 3, kv_heads, opset, merged
+                    ),
                 )
                 sink = _sink(core, opset)
             except NoMatch as why:

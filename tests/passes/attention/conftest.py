@@ -21,6 +21,18 @@ def vit_block():
 
 
 @pytest.fixture(scope="session")
+def vit_block_opset23():
+    """The same ViT attention exported at opset 23, where scaled_dot_product_attention becomes
+    the ONNX Attention op."""
+    from timm.models.vision_transformer import Attention
+
+    torch.manual_seed(0)
+    block = Exported(Attention(64, num_heads=4, qkv_bias=True), (1, 17, 64), opset=23)
+    assert any(node.op_type == "Attention" for node in block.model.graph)
+    return block
+
+
+@pytest.fixture(scope="session")
 def lowformer_block():
     """LowFormer's ConvAttention (strided dw conv, packed per-head [q|k|v], ConvTranspose)."""
     from timm.models.lowformer import ConvAttention

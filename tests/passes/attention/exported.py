@@ -1,5 +1,6 @@
-"""Real attention blocks of the zoo families, exported by torch.onnx (dynamo, opset 18) and
-run through the `cleanup` pipeline — what the attention passes see in a compile."""
+"""Real attention blocks of the zoo families, exported by torch.onnx (dynamo, opset 18 unless
+asked otherwise) and run through the `cleanup` pipeline — what the attention passes see in a
+compile."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from edgec.pipelines import pipeline
 class Exported:
     """A cleaned-up exported graph with its input and PyTorch's output for that input."""
 
-    def __init__(self, module: torch.nn.Module, shape: tuple[int, ...], seed: int = 0):
+    def __init__(
+        self, module: torch.nn.Module, shape: tuple[int, ...], seed: int = 0, opset: int = 18
+    ):
         module.eval()  # (EfficientViT's attention overrides train() and returns None)
         randomise_constant_inits(module, seed)  # no zero BN/bias table hides a term
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(shape, generator=g)
         with torch.no_grad():
             self.expected = module(x).numpy()
-            program = torch.onnx.export(module, (x,), dynamo=True, opset_version=18)
+            program = torch.onnx.export(module, (x,), dynamo=True, opset_version=opset)
         self.model = program.model
         self.x = x.numpy()
         run_passes(self.model, pipeline("cleanup"))

@@ -8,6 +8,9 @@
   Split(last axis) → q, k, v; out Transpose(0,1,3,2) → Reshape[B,C,h,w].
 - "strided": like "tokens" but the projection is laid out [3, d, H] (head is the fastest
   channel index), so a head is not a contiguous block of channels (not for split_heads).
+
+`attention_op(...)` gives the same block around the ONNX `Attention` op (opset 23), as
+torch.onnx writes `scaled_dot_product_attention` from opset 23 on.
 """
 
 from __future__ import annotations
@@ -89,6 +92,53 @@ def mha(layout="tokens", *, b=1, h=2, d=4, n=6, bias=None, seed=0, softmax_axis=
             helper.make_node("MatMul", ["om", "wo"], ["y"]),
         ]
     return onnx_build.model(nodes, [x], [y], inits)
+
+
+def attention_op(form="4d", *, b=1, h=2, kv_h=None, d=4, n=6, mask=None, seed=0, **attributes):
+    """x[B,N,C] · Wq, Wk, Wv → Attention → · Wo. `form` "4d": q, k, v reshaped and transposed
+    to [B,H,N,d] (torch.onnx's export); "3d": [B,N,H·d] with q_num_heads/kv_num_heads. `kv_h`
+    < `h`: grouped queries. `mask` None | "per_head" ([H,N,N] float) | "shared" ([N,N] float)
+    | "bool" ([N,N] boolean); `attributes` go to the op (is_causal, softcap, scale)."""
+    rng = np.random.default_rng(seed)
+    kv_h = kv_h or h
+    c, ckv = h * d, kv_h * d
+    inits = [
+        _init("wq", rng.standard_normal((c, c)).astype(np.float32) / c**0.5),
+        _init("wk", rng.standard_normal((c, ckv)).astype(np.float32) / c**0.5),
+        _init("wv", rng.standard_normal((c, ckv)).astype(np.float32) / c**0.5),
+        _init("wo", rng.standard_normal((c, c)).astype(np.float32) / c**0.5),
+        _ints("s_q", [b, n, h, d]),
+        _ints("s_kv", [b, n, kv_h, d]),
+        _ints("s_out", [b, n, c]),
+    ]
+    nodes = [helper.make_node("MatMul", ["x", f"w{t}"], [f"p{t}"]) for t in "qkv"]
+    if form == "4d":
+        for t in "qkv":
+            nodes += [
+                helper.make_node("Reshape", [f"p{t}", "s_q" if t == "q" else "s_kv"], [f"r{t}"]),
+                helper.make_node("Transpose", [f"r{t}"], [t], perm=[0, 2, 1, 3]),
+            ]
+    else:
+        attributes = {"q_num_heads": h, "kv_num_heads": kv_h, **attributes}
+        nodes += [helper.make_node("Identity", [f"p{t}"], [t]) for t in "qkv"]
+    inputs = ["q", "k", "v"]
+    if mask is not None:
+        shape = (h, n, n) if mask == "per_head" else (n, n)
+        table = rng.standard_normal(shape).astype(np.float32)
+        inits.append(_init("mask", table > 0 if mask == "bool" else table))
+        inputs.append("mask")
+    nodes.append(helper.make_node("Attention", inputs, ["o"], **attributes))
+    if form == "4d":
+        nodes += [
+            helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["ot", "s_out"], ["om"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["o"], ["om"]))
+    nodes.append(helper.make_node("MatMul", ["om", "wo"], ["y"]))
+    x = onnx_build.value_info("x", [b, n, c])
+    y = onnx_build.value_info("y", [b, n, c])
+    return onnx_build.model(nodes, [x], [y], inits, opset=23)
 
 
 def max_rank(model) -> int:

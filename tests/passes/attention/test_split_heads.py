@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mha_graphs import max_rank, mha
+from mha_graphs import attention_op, max_rank, mha
 
 PASS = "attention::split_heads"
 
@@ -133,6 +133,79 @@ def test_no_attention_no_counts(helpers):
     assert not result.modified and dict(p.stats) == {"kept_unmatched": 1}
 
 
+# ---- the ONNX Attention op (opset 23) -------------------------------------------------------
+
+# Golden "after" of the 4-D Attention op, 2 heads, no mask: each of q, k, v [B,N,C] is
+# transposed and reshaped once to [B,C,1,N] and split into its heads; per head the same chain
+# as above (the scale 1/√d on q); no Attention, no 5-D tensor is left.
+ATTENTION_OP_HEAD = [h for h in HEAD if h != "Add"]
+EXPECTED_ATTENTION_OP = [
+    *["MatMul"] * 3,
+    *["Transpose", "Reshape", "Split"] * 3,
+    *ATTENTION_OP_HEAD,
+    *ATTENTION_OP_HEAD,
+    "Concat",
+    "Reshape",
+    "Transpose",
+    "MatMul",
+]
+
+
+def test_golden_attention_op(helpers):
+    model = helpers.infer_shapes(attention_op("4d"))
+    result, p = helpers.run_pass(PASS, model)
+    assert result.modified
+    assert dict(p.stats) == {"attentions_split": 1, "heads_split": 2}
+    assert helpers.op_types(model) == EXPECTED_ATTENTION_OP
+    assert max_rank(model) == 4
+    scale = next(n for n in model.graph if n.op_type == "Mul").inputs[1].const_value.numpy()
+    assert scale == np.float32(4**-0.5)
+
+
+@pytest.mark.parametrize("form", ["4d", "3d"])
+@pytest.mark.parametrize(
+    ("kv_h", "mask", "attributes"),
+    [
+        (None, None, {}),
+        (None, "per_head", {"scale": 0.3}),
+        (1, "shared", {}),  # grouped queries: both q heads read the one k/v head
+    ],
+    ids=["plain", "per-head-mask-scale", "grouped-queries"],
+)
+def test_attention_op_numerically_equal_and_idempotent(helpers, form, kv_h, mask, attributes):
+    before = helpers.infer_shapes(attention_op(form, kv_h=kv_h, mask=mask, n=9, **attributes))
+    after = helpers.clone(before)
+    _, p = helpers.run_pass(PASS, after)
+    assert dict(p.stats) == {"attentions_split": 1, "heads_split": 2}
+    assert "Attention" not in helpers.op_types(after) and max_rank(after) <= 4
+    helpers.assert_same_outputs(before, after)
+    helpers.assert_idempotent(PASS, after)
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        ({"is_causal": 1}, "causal attention"),
+        ({"softcap": 5.0}, "soft-capped"),
+        ({"mask": "bool"}, "not an additive float bias"),
+    ],
+    ids=["causal", "softcap", "boolean-mask"],
+)
+def test_attention_op_left_alone_and_explained(helpers, kw, reason):
+    model = helpers.infer_shapes(attention_op("4d", **kw))
+    before = helpers.fingerprint(model)
+    result, p = helpers.run_pass(PASS, model)
+    assert not result.modified and dict(p.stats) == {"kept_unmatched": 1}
+    assert len(p.explanations) == 1 and reason in p.explanations[0]
+    assert helpers.fingerprint(model) == before
+
+
+def test_single_head_attention_op_is_kept_and_counted(helpers):
+    model = helpers.infer_shapes(attention_op("4d", h=1))
+    result, p = helpers.run_pass(PASS, model)
+    assert not result.modified and dict(p.stats) == {"kept_single_head": 1}
+
+
 # ---- real exports of the zoo families (tests/passes/attention/conftest.py) -----------------
 
 
@@ -146,7 +219,9 @@ def _check_against_torch_and_pre_pass(helpers, block, after):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("fixture", "heads"), [("vit_block", 4), ("lowformer_block", 2)], ids=["vit", "lowformer"]
+    ("fixture", "heads"),
+    [("vit_block", 4), ("vit_block_opset23", 4), ("lowformer_block", 2)],
+    ids=["vit", "vit-attention-op", "lowformer"],
 )
 def test_real_multi_head_exports_are_split(helpers, request, fixture, heads):
     block = request.getfixturevalue(fixture)
