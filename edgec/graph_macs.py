@@ -10,6 +10,8 @@ MatMul, MatMulInteger, QLinearMatMul   batch · M · K · N, batch dims broadcas
                                        1-D operands promoted as the ONNX spec says
 Gemm                                   M · K · N (transA / transB respected)
 com.microsoft MatMulNBits              |A| / K · K · N
+Attention (opset 23)                   B · Hq · Nq · Nk · (dk + dv): q·kᵀ and p·v, q [B,Hq,Nq,dk]
+                                       and v [B,Hkv,Nk,dv], or [B,N,H·d] with q/kv_num_heads
 =====================================  ===================================================
 
 Bias additions, Gemm's alpha/beta and everything else are not MACs. A shape the formula
@@ -38,8 +40,8 @@ __all__ = [
 ]
 
 MACS_CONVENTION = (
-    "multiply-accumulates of Conv/ConvTranspose/MatMul/Gemm (and their integer, QLinear and "
-    "MatMulNBits forms) from static shapes; bias adds, elementwise ops, Softmax, norms and "
+    "multiply-accumulates of Conv/ConvTranspose/MatMul/Gemm/Attention (and their integer, "
+    "QLinear and MatMulNBits forms) from static shapes; bias adds, elementwise ops, Softmax, norms and "
     "pooling are counted apart as other_ops (element operations)"
 )
 
@@ -70,7 +72,7 @@ def is_contraction(node: ir.Node) -> bool:
         return (
             node.op_type in _CONV_WEIGHT
             or node.op_type in _MATMUL_OPERANDS
-            or node.op_type in ("ConvTranspose", "Gemm")
+            or node.op_type in ("ConvTranspose", "Gemm", "Attention")
         )
     return node.domain == "com.microsoft" and node.op_type == "MatMulNBits"
 
@@ -100,6 +102,8 @@ def contraction_macs(node: ir.Node, shape_of: ShapeFn) -> tuple[int | None, str 
         x = need(node_input(node, 0), "input")
         w = need(node_input(node, 1), "weight")
         return math.prod(x) * math.prod(w[1:]), None
+    if op == "Attention":
+        return _attention_macs(node, need(node_input(node, 0), "q"), need(node_input(node, 2), "v"))
     if op in _MATMUL_OPERANDS:
         a_idx, b_idx = _MATMUL_OPERANDS[op]
         a, b = need(node_input(node, a_idx), "input A"), need(node_input(node, b_idx), "input B")
@@ -114,6 +118,22 @@ def contraction_macs(node: ir.Node, shape_of: ShapeFn) -> tuple[int | None, str 
     m, k = (a[1], a[0]) if node.attributes.get_int("transA", 0) else a
     n = b[0] if node.attributes.get_int("transB", 0) else b[1]
     return m * k * n, None
+
+
+def _attention_macs(node: ir.Node, q: tuple[int, ...], v: tuple[int, ...]):
+    """q·kᵀ and p·v of the ONNX Attention op (q, v 4-D, or 3-D with the heads merged)."""
+    if len(q) != len(v) or len(q) not in (3, 4):
+        return None, f"Attention q and v are not both 3-D or 4-D ({list(q)}, {list(v)})"
+    if len(q) == 4:
+        (batch, heads, nq, dk), (nk, dv) = q, v[2:]
+    else:
+        heads = node.attributes.get_int("q_num_heads", 0)
+        kv_heads = node.attributes.get_int("kv_num_heads", 0)
+        if not heads or not kv_heads:
+            return None, "3-D Attention without q_num_heads/kv_num_heads"
+        (batch, nq, q_channels), (nk, v_channels) = q, v[1:]
+        dk, dv = q_channels // heads, v_channels // kv_heads
+    return batch * heads * nq * nk * (dk + dv), None
 
 
 def matmul_macs(a: tuple[int, ...], b: tuple[int, ...]) -> int:

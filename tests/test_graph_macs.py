@@ -140,3 +140,21 @@ def test_matmul_nbits_counts_rows_times_k_times_n():
     stats = graph_stats(model, infer_shapes=False)
     assert per_node_macs(model, infer_shapes=False) == [("q4", "com.microsoft::MatMulNBits", 3072)]
     assert stats.macs_by_op == {"com.microsoft::MatMulNBits": 3072}
+
+
+def test_attention_op_counts_both_products_in_either_layout():
+    # 4-D: q [2,4,10,8], k [2,2,12,8], v [2,2,12,6] (grouped queries) -> q·kᵀ 2*4*10*12*8 and
+    # p·v 2*4*10*12*6 = 7680 + 5760 = 13440. 3-D: q [1,5,3*4], k/v [1,7,3*4], 3 heads of 4 ->
+    # 1*3*5*7*(4+4) = 840.
+    four = helper.make_node("Attention", ["q", "k", "v"], ["y"], name="sdpa")
+    three = helper.make_node(
+        "Attention", ["q3", "k3", "v3"], ["y3"], name="sdpa3", q_num_heads=3, kv_num_heads=3
+    )
+    model = _model(
+        [four, three],
+        [_vi("q", [2, 4, 10, 8]), _vi("k", [2, 2, 12, 8]), _vi("v", [2, 2, 12, 6])]
+        + [_vi("q3", [1, 5, 12]), _vi("k3", [1, 7, 12]), _vi("v3", [1, 7, 12])],
+        [_vi("y", [2, 4, 10, 6]), _vi("y3", [1, 5, 12])],
+        opset=23,
+    )
+    assert per_node_macs(model) == [("sdpa", "Attention", 13440), ("sdpa3", "Attention", 840)]

@@ -247,6 +247,8 @@ def _class_of(op: str, node: ir.Node) -> str:
         return "dwconv" if group > 1 and group == out_channels else "conv"
     if op in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "com.microsoft::MatMulNBits"):
         return "matmul"
+    if op == "Attention":  # the ONNX op: q·kᵀ, softmax and p·v in one node
+        return "attention"
     if op in _NORMS:
         return "norm"
     if op in _SOFTMAX:

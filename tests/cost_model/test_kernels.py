@@ -73,6 +73,17 @@ def test_attention_is_one_kernel_and_the_score_matrix_never_moves():
         assert attention.activation_elements == 4 * (2 * 49 * 16)
 
 
+def test_the_onnx_attention_op_is_one_attention_kernel():
+    """Attention (opset 23) on q, k, v [1,2,49,16]: the same kernel as the MatMul form."""
+    node = helper.make_node("Attention", ["q", "k", "v"], ["o"], name="sdpa")
+    shape = [1, 2, 49, 16]
+    graph = model([node], [value_info(n, shape) for n in "qkv"], [value_info("o", shape)], opset=23)
+    (attention,) = group_kernels(graph)
+    assert attention.cls == "attention" and attention.op_types == ["Attention"]
+    assert attention.macs == 2 * (2 * 49 * 16 * 49)
+    assert attention.activation_elements == 4 * (2 * 49 * 16)
+
+
 def test_views_are_free_and_constant_subgraphs_fold():
     """Reshape costs nothing; Gather on a constant table (an attention bias) is folded."""
     nodes = [
