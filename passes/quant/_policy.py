@@ -28,6 +28,9 @@ FLOAT_ACTIVATIONS_KEY = "edgec.quant.float_activations"
 # on a node: ORT runs it with a float kernel though its QDQ form says int8 (its QDQ group is
 # incomplete, `quant::ort_fold_weights`); its weight is folded to float at load (value: why)
 FLOAT_KERNEL_KEY = "edgec.quant.float_kernel"
+# on a node: a model output layer, whose weights `quant::weights` keeps at 8 bits in W4A8
+# (the value says why)
+OUTPUT_LAYER_KEY = "edgec.quant.output_layer"
 
 QUANT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat"}
 WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}

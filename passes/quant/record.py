@@ -67,6 +67,7 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
                 "fallback": node.metadata_props.get(_policy.KEEP_FLOAT_KEY)
                 or node.metadata_props.get(_policy.FLOAT_ACTIVATIONS_KEY)
                 or node.metadata_props.get(_policy.FLOAT_KERNEL_KEY)
+                or node.metadata_props.get(_policy.OUTPUT_LAYER_KEY)
                 or ("8-bit weights" if _policy.WEIGHT_BITS_KEY in node.metadata_props else None),
             }
         )
