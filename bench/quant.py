@@ -15,6 +15,10 @@ with its defaults (4 bit, block 128).
     python bench/quant.py                       # full evaluation set, 1 and 2 threads
     python bench/quant.py --eval-count 2000 --threads 1
 
+Other trained checkpoints (other families, trained by bench/train_cifar_reference.py on the
+test images with index % 5 != 0) are evaluated with `--arch NAME --checkpoint FILE --split
+fifth`: calibration on 250 of their training images, evaluation on the 2,000 held-out ones.
+
 Prints a table and saves bench/results/quant.json. Goals (issue 4): W8A8 within 0.3 points
 of fp32, W4A8 within 1.0; W4A8 file ≤ 0.2× fp32; at 1 thread W8A8 ≤ 0.7× fp32 latency and
 W4A8 no slower than W8A8.
@@ -66,9 +70,24 @@ def model_ready(images: np.ndarray) -> np.ndarray:
     return x.numpy()
 
 
-def split(labels: np.ndarray, eval_count: int | None) -> tuple[np.ndarray, np.ndarray]:
+SPLITS = {
+    "m0": "calibration: test index % 40 == 0 (250 images); evaluation: the other test images",
+    "fifth": (
+        "checkpoints trained on the test images with index % 5 != 0 "
+        "(bench/train_cifar_reference.py): calibration: 250 of those (index % 40 == 1); "
+        "evaluation: the 2,000 held-out images with index % 5 == 0"
+    ),
+}
+
+
+def split(
+    labels: np.ndarray, eval_count: int | None, which: str = "m0"
+) -> tuple[np.ndarray, np.ndarray]:
     index = np.arange(len(labels))
-    calib, rest = index[index % 40 == 0], index[index % 40 != 0]
+    if which == "fifth":
+        calib, rest = index[index % 40 == 1], index[index % 5 == 0]
+    else:
+        calib, rest = index[index % 40 == 0], index[index % 40 != 0]
     if eval_count is not None and eval_count < len(rest):  # class-balanced: the set is sorted
         rest = rest[np.linspace(0, len(rest) - 1, eval_count).round().astype(int)]
     return calib, rest
@@ -91,10 +110,12 @@ def logits(path: Path, images: np.ndarray, batch: int = 50) -> np.ndarray:
     return np.concatenate(out)
 
 
-def edgec_variant(precision: str, checkpoint: Path, calib: Path, work: Path) -> tuple[Path, dict]:
+def edgec_variant(
+    precision: str, checkpoint: Path, arch: str, calib: Path, work: Path
+) -> tuple[Path, dict]:
     config = CompileConfig(
         model=str(checkpoint),
-        arch="efficientvit_m0",
+        arch=arch,
         num_classes=10,
         precision=precision,
         calib=str(calib) if precision != "fp32" else None,
@@ -153,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
     parser.add_argument("--cifar", type=Path, default=CIFAR)
+    parser.add_argument("--arch", default="efficientvit_m0", help="the checkpoint's --arch")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="m0", help=str(SPLITS))
     args = parser.parse_args(argv)
 
     images, labels = cifar_images(args.cifar)
-    calib_idx, eval_idx = split(labels, args.eval_count)
+    calib_idx, eval_idx = split(labels, args.eval_count, args.split)
     with tempfile.TemporaryDirectory(prefix="edgec-bench-quant-") as scratch:
         work = Path(scratch)
         calib = work / "calib.npy"
@@ -165,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         paths, manifests = {}, {}
         for precision in ("fp32", "w8a8", "w4a8"):
             paths[precision], manifests[precision] = edgec_variant(
-                precision, args.checkpoint, calib, work
+                precision, args.checkpoint, args.arch, calib, work
             )
             print(f"compiled {precision}", file=sys.stderr)
         paths["ort_qdq_default"] = ort_quantize_static(paths["fp32"], calib_x, work / "qdq.onnx")
@@ -197,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "host": host_facts(),
         "toolchain": toolchain_versions(),
-        "calibration": {"images": len(calib_idx), "which": "CIFAR-10 test index % 40 == 0"},
-        "evaluation": {"images": len(eval_idx), "which": "the other test images"},
+        "checkpoint": {"path": str(args.checkpoint), "arch": args.arch},
+        "split": {"calibration": len(calib_idx), "evaluation": len(eval_idx)},
+        "split_rule": SPLITS[args.split],
         "load_average_1_5_15min": load,
         "rows": rows,
         "edgec_layers": layers,
