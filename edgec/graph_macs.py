@@ -41,8 +41,8 @@ __all__ = [
 
 MACS_CONVENTION = (
     "multiply-accumulates of Conv/ConvTranspose/MatMul/Gemm/Attention (and their integer, "
-    "QLinear and MatMulNBits forms) from static shapes; bias adds, elementwise ops, Softmax, norms and "
-    "pooling are counted apart as other_ops (element operations)"
+    "QLinear and MatMulNBits forms) from static shapes; bias adds, elementwise ops, Softmax, "
+    "norms and pooling are counted apart as other_ops (element operations)"
 )
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
