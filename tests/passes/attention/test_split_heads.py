@@ -100,15 +100,24 @@ def test_property_random_shapes_split_then_merge_is_identity(helpers):
 
 
 @pytest.mark.parametrize(
-    ("kw", "reason"),
+    ("build", "kw", "reason"),
     [
-        ({"layout": "strided"}, "not contiguous channel blocks"),
-        ({"softmax_axis": 2}, "not over the last axis"),
+        (mha, {"layout": "strided"}, "not contiguous channel blocks"),
+        (mha, {"softmax_axis": 2}, "not over the last axis"),
+        (attention_op, {"is_causal": 1}, "causal attention"),
+        (attention_op, {"softcap": 5.0}, "soft-capped"),
+        (attention_op, {"mask": "bool"}, "not an additive float bias"),
     ],
-    ids=["heads-strided-in-channels", "softmax-not-over-keys"],
+    ids=[
+        "heads-strided-in-channels",
+        "softmax-not-over-keys",
+        "attention-op-causal",
+        "attention-op-softcap",
+        "attention-op-boolean-mask",
+    ],
 )
-def test_look_alikes_untouched_and_explained(helpers, kw, reason):
-    model = prepared(helpers, **kw)
+def test_look_alikes_untouched_and_explained(helpers, build, kw, reason):
+    model = helpers.infer_shapes(build(**kw))
     before = helpers.fingerprint(model)
     result, p = helpers.run_pass(PASS, model)
     assert not result.modified and dict(p.stats) == {"kept_unmatched": 1}
@@ -180,24 +189,6 @@ def test_attention_op_numerically_equal_and_idempotent(helpers, form, kv_h, mask
     assert "Attention" not in helpers.op_types(after) and max_rank(after) <= 4
     helpers.assert_same_outputs(before, after)
     helpers.assert_idempotent(PASS, after)
-
-
-@pytest.mark.parametrize(
-    ("kw", "reason"),
-    [
-        ({"is_causal": 1}, "causal attention"),
-        ({"softcap": 5.0}, "soft-capped"),
-        ({"mask": "bool"}, "not an additive float bias"),
-    ],
-    ids=["causal", "softcap", "boolean-mask"],
-)
-def test_attention_op_left_alone_and_explained(helpers, kw, reason):
-    model = helpers.infer_shapes(attention_op("4d", **kw))
-    before = helpers.fingerprint(model)
-    result, p = helpers.run_pass(PASS, model)
-    assert not result.modified and dict(p.stats) == {"kept_unmatched": 1}
-    assert len(p.explanations) == 1 and reason in p.explanations[0]
-    assert helpers.fingerprint(model) == before
 
 
 def test_single_head_attention_op_is_kept_and_counted(helpers):
