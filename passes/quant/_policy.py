@@ -31,6 +31,9 @@ FLOAT_KERNEL_KEY = "edgec.quant.float_kernel"
 # on a node: a model output layer, whose weights `quant::weights` keeps at 8 bits in W4A8
 # (the value says why)
 OUTPUT_LAYER_KEY = "edgec.quant.output_layer"
+# on a weight layer: its input's mean per channel on the calibration data (JSON list), for the
+# bias correction of `quant::weights` (`bias_correction.py`)
+INPUT_MEAN_KEY = "edgec.quant.input_mean"
 
 QUANT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat"}
 WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}

@@ -1,7 +1,9 @@
-"""`quant::calibrate`: record the range of every activation tensor that will be quantized.
+"""`quant::calibrate`: record the range of every activation tensor that will be quantized,
+and the mean input of every weight layer.
 
     before: … → Conv → x → Relu → y → Conv → …          (no ranges)
-    after:  the same graph; `y` carries metadata edgec.quant.range = [lo, hi]
+    after:  the same graph; `y` carries metadata edgec.quant.range = [lo, hi], and the second
+            Conv edgec.quant.input_mean = [E[y] per channel] (`bias_correction.py`)
 
 The tensors are `_policy.tensors_to_quantize`'s. The graph runs in ONNX Runtime on the
 calibration samples (`data`, read as `edgec.preprocess.read_model_inputs` describes, with the
@@ -23,7 +25,9 @@ from edgec.errors import UserError
 from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.quant import _policy
 from edgec.passes.quant._observe import observe
+from edgec.passes.quant.bias_correction import channel_mean, input_channel_axes
 from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
+from edgec.passes.quant.weights import weight_axes
 from edgec.preprocess import Preprocessing, read_model_inputs
 
 
@@ -48,7 +52,14 @@ class Calibrate(EdgecPass):
             )
         targets = _policy.tensors_to_quantize(model.graph)
         missing = [v for v in targets if _policy.read_range(v) is None]
-        if not missing:
+        layers = [
+            n
+            for n in model.graph
+            if weight_axes(n) is not None
+            and input_channel_axes(n) is not None
+            and _policy.INPUT_MEAN_KEY not in n.metadata_props
+        ]
+        if not missing and not layers:
             return ir.passes.PassResult(model, modified=False)
         if not opts.data:
             raise UserError(
@@ -59,6 +70,11 @@ class Calibrate(EdgecPass):
         samples = read_model_inputs(
             Path(opts.data), model_preprocessing(model), opts.count, "calibration data"
         )
+        for node, mean in measure_input_means(model, samples, layers).items():
+            node.metadata_props[_policy.INPUT_MEAN_KEY] = json.dumps(
+                [round(float(m), 7) for m in mean]
+            )
+            self.stats["layer_input_means"] += 1
         own = [v for v in missing if _shared_source(v, targets) is None]
         ranges = measure_ranges(
             model, samples, [v.name for v in own], opts.method, opts.percentile, opts.bins
@@ -106,6 +122,21 @@ def measure_ranges(
         n: choose_range(method, lows[n], highs[n], histograms and histograms[n], percentile)
         for n in seen
     }
+
+
+def measure_input_means(
+    model: ir.Model, samples: np.ndarray, layers: list[ir.Node]
+) -> dict[ir.Node, np.ndarray]:
+    """Each layer's first input averaged per channel over `samples` (and positions)."""
+    reads = {n: (n.inputs[0].name, input_channel_axes(n)[0]) for n in layers if n.inputs[0].name}
+    wanted = sorted(set(reads.values()))
+    if not wanted:
+        return {}
+    sums = dict.fromkeys(wanted, 0.0)
+    for values in observe(model, samples, sorted({name for name, _ in wanted})):
+        for name, axis in wanted:
+            sums[(name, axis)] = sums[(name, axis)] + channel_mean(values[name], axis)
+    return {node: sums[read] / len(samples) for node, read in reads.items()}
 
 
 def model_preprocessing(model: ir.Model) -> Preprocessing:

@@ -30,6 +30,13 @@ def test_scores_every_weight_layer_and_is_idempotent(helpers, net, calib_file):
 def test_zero_budget_falls_back_until_the_top1_agrees(helpers, net, calib_file):
     helpers.run_pass("quant::calibrate", net, data=calib_file, method="minmax")
     options = {"bits": 4, "reduce_range": True}
+    corrected = helpers.clone(net)
+    _, p = helpers.run_pass(
+        "quant::sensitivity", corrected, data=calib_file, count=16, budget=0.0, **options
+    )
+    assert p.stats["agreement_all_quantized_bp"] == 10000  # bias correction: nothing flips
+    for node in net.graph:  # without the measured means there is no bias correction
+        node.metadata_props.pop(_policy.INPUT_MEAN_KEY, None)
     _, p = helpers.run_pass(
         "quant::sensitivity", net, data=calib_file, count=16, budget=0.0, **options
     )

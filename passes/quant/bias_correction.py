@@ -1,0 +1,107 @@
+"""Bias correction: remove the mean output error that quantizing a layer's weights causes.
+
+A layer computes y = W·x + b. With quantized weights W' = W + ΔW it computes y + ΔW·x, whose
+mean over the data is ΔW·E[x]: the weight error shifts every output channel by a constant that
+no later layer undoes (Nagel et al., "Data-Free Quantization", 2019). Folding −ΔW·E[x] into the
+bias removes that shift exactly in expectation:
+
+    before: W' ─► Conv(x, W', b)            E[y'] = E[y] + ΔW·E[x]
+    after:  W' ─► Conv(x, W', b − ΔW·μ)     E[y'] = E[y]          (μ = E[x] per input channel)
+
+`quant::calibrate` measures μ (each weight layer's mean input per channel, over the calibration
+samples and, for a convolution, every position: the zero padding at the borders is not
+modelled) and `quant::weights` applies the shift when it quantizes the weight. Where a layer's
+bias is not a constant of its own (a Gemm whose C is an activation, a MatMul not followed by an
+Add of a constant) nothing is changed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx_ir as ir
+
+from edgec.passes._graph import Names, const_array, drop_if_unused
+from edgec.passes.quant import _policy
+from edgec.passes.quant._build import add_initializer
+
+
+def input_channel_axes(node: ir.Node) -> tuple[int, bool] | None:
+    """(axis of the input channels, whether that axis is the last) of a weight layer's input,
+    or None for a layer whose input mean bias correction does not use."""
+    if node.op_type == "Conv":
+        return 1, False
+    if node.op_type == "Gemm" and not node.attributes.get_int("transA", 0):
+        return -1, True
+    if node.op_type == "MatMul":
+        return -1, True
+    return None
+
+
+def channel_mean(array: np.ndarray, axis: int) -> np.ndarray:
+    """The mean of `array` over every axis but `axis` (float64)."""
+    moved = np.moveaxis(array.astype(np.float64), axis, 0)
+    return moved.reshape(moved.shape[0], -1).mean(axis=1)
+
+
+def output_shift(node: ir.Node, delta: np.ndarray, mean: np.ndarray) -> np.ndarray | None:
+    """ΔW·μ per output channel, for a Conv, Gemm or MatMul weight error `delta`."""
+    if node.op_type == "Conv":
+        groups = node.attributes.get_int("group", 1)
+        out_channels, per_group = delta.shape[:2]
+        if mean.size != groups * per_group:
+            return None
+        per_group_mean = mean.reshape(groups, per_group)[
+            np.arange(out_channels) * groups // out_channels
+        ]
+        summed = delta.reshape(out_channels, per_group, -1).sum(axis=2)
+        return (summed * per_group_mean).sum(axis=1)
+    transposed = node.op_type == "Gemm" and node.attributes.get_int("transB", 0)
+    matrix = delta.T if transposed else delta  # [K, O]
+    return None if mean.size != matrix.shape[0] else mean @ matrix
+
+
+def correct_bias(model: ir.Model, node: ir.Node, shift: np.ndarray, names: Names) -> bool:
+    """Subtract `shift` from the layer's own constant bias (a new one if it has none)."""
+    bias_input = _bias_input(node)
+    if bias_input is None:
+        return False
+    reader, index = bias_input
+    old = reader.inputs[index] if index < len(reader.inputs) else None
+    base = np.zeros(shift.shape, np.float32) if old is None else const_array(old)
+    if base is None or base.size != shift.size:
+        return False
+    corrected = (base.reshape(-1) - shift).astype(np.float32).reshape(base.shape)
+    label = old.name if old is not None else f"{node.name or node.op_type}_bias"
+    value = add_initializer(model, names, f"{label}_corrected", corrected)
+    if old is None:
+        reader.resize_inputs(index + 1)
+    reader.replace_input_with(index, value)
+    if old is not None:
+        drop_if_unused(old)
+    return True
+
+
+def mean_of(node: ir.Node) -> np.ndarray | None:
+    text = node.metadata_props.get(_policy.INPUT_MEAN_KEY)
+    return None if text is None else np.asarray(json.loads(text), np.float64)
+
+
+def _bias_input(node: ir.Node) -> tuple[ir.Node, int] | None:
+    """(node, input index) of the constant the layer adds per output channel: the Conv's or
+    Gemm's bias input (present or not), or the constant of the Add that alone reads a MatMul."""
+    if node.op_type in ("Conv", "Gemm"):
+        index = 2
+        present = index < len(node.inputs) and node.inputs[index] is not None
+        if present and const_array(node.inputs[index]) is None:
+            return None  # an activation added inside the Gemm (e.g. the cascade's chunk)
+        return node, index
+    uses = node.outputs[0].uses()
+    if len(uses) != 1 or uses[0].node.op_type != "Add":
+        return None
+    add = uses[0].node
+    other = 1 - uses[0].idx
+    if const_array(add.inputs[other]) is None or len(add.inputs[other].uses()) != 1:
+        return None
+    return add, other
