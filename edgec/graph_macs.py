@@ -32,8 +32,10 @@ from edgec.graph_shapes import ShapeFn, node_input, node_output
 __all__ = [
     "DEFAULT_DOMAINS",
     "MACS_CONVENTION",
+    "AttentionDims",
     "NodeMacs",
     "UnknownShape",
+    "attention_dims",
     "contraction_macs",
     "is_contraction",
     "matmul_macs",
@@ -103,7 +105,11 @@ def contraction_macs(node: ir.Node, shape_of: ShapeFn) -> tuple[int | None, str 
         w = need(node_input(node, 1), "weight")
         return math.prod(x) * math.prod(w[1:]), None
     if op == "Attention":
-        return _attention_macs(node, need(node_input(node, 0), "q"), need(node_input(node, 2), "v"))
+        q, k, v = (need(node_input(node, i), what) for i, what in enumerate("qkv"))
+        dims = attention_dims(node, q, k, v)
+        if isinstance(dims, str):
+            return None, dims
+        return dims.batch * dims.heads * dims.nq * dims.nk * (dims.dk + dims.dv), None
     if op in _MATMUL_OPERANDS:
         a_idx, b_idx = _MATMUL_OPERANDS[op]
         a, b = need(node_input(node, a_idx), "input A"), need(node_input(node, b_idx), "input B")
@@ -120,20 +126,35 @@ def contraction_macs(node: ir.Node, shape_of: ShapeFn) -> tuple[int | None, str 
     return m * k * n, None
 
 
-def _attention_macs(node: ir.Node, q: tuple[int, ...], v: tuple[int, ...]):
-    """q·kᵀ and p·v of the ONNX Attention op (q, v 4-D, or 3-D with the heads merged)."""
-    if len(q) != len(v) or len(q) not in (3, 4):
-        return None, f"Attention q and v are not both 3-D or 4-D ({list(q)}, {list(v)})"
+@dataclasses.dataclass(frozen=True)
+class AttentionDims:
+    """The sizes of one ONNX Attention op (opset 23)."""
+
+    batch: int
+    heads: int  # q's
+    kv_heads: int  # k's and v's (fewer with grouped queries)
+    nq: int
+    nk: int
+    dk: int
+    dv: int
+    merged: bool  # q, k, v are [B, N, heads·d] (`q_num_heads`/`kv_num_heads`), not [B, H, N, d]
+
+
+def attention_dims(
+    node: ir.Node, q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...]
+) -> AttentionDims | str:
+    """The Attention op's sizes from the shapes of q, k and v, or why they cannot be read."""
+    if not len(q) == len(k) == len(v) or len(q) not in (3, 4):
+        return f"Attention q, k, v are not all 3-D or all 4-D ({list(q)}, {list(k)}, {list(v)})"
     if len(q) == 4:
-        (batch, heads, nq, dk), (nk, dv) = q, v[2:]
-    else:
-        heads = node.attributes.get_int("q_num_heads", 0)
-        kv_heads = node.attributes.get_int("kv_num_heads", 0)
-        if not heads or not kv_heads:
-            return None, "3-D Attention without q_num_heads/kv_num_heads"
-        (batch, nq, q_channels), (nk, v_channels) = q, v[1:]
-        dk, dv = q_channels // heads, v_channels // kv_heads
-    return batch * heads * nq * nk * (dk + dv), None
+        (batch, heads, nq, dk), (kv_heads, nk, dv) = q, v[1:]
+        return AttentionDims(batch, heads, kv_heads, nq, nk, dk, dv, merged=False)
+    heads = node.attributes.get_int("q_num_heads", 0)
+    kv_heads = node.attributes.get_int("kv_num_heads", 0)
+    if not heads or not kv_heads or q[2] % heads or k[2] % kv_heads or v[2] % kv_heads:
+        return "the 3-D Attention op's q_num_heads/kv_num_heads do not divide its channels"
+    dk, dv = q[2] // heads, v[2] // kv_heads
+    return AttentionDims(q[0], heads, kv_heads, q[1], v[1], dk, dv, merged=True)
 
 
 def matmul_macs(a: tuple[int, ...], b: tuple[int, ...]) -> int:

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 import onnx_ir as ir
 
+from edgec.graph_macs import attention_dims
 from edgec.passes.attention._explain import NoMatch
 from edgec.passes.attention._layout_trace import scalar_factor
 from edgec.passes.speed._util import attr, only_consumer, producer, static_shape
@@ -131,16 +132,12 @@ def _attention_op_core(node: ir.Node) -> Core:
     if attr(node, "softcap", 0.0):
         raise NoMatch("soft-capped logits (softcap ≠ 0) are not split")
     shapes = [static_shape(x) for x in (q, k, v)]
-    if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
-        raise NoMatch("q, k and v of the Attention op have no static shapes of one rank")
-    (sq, sk, _sv), merged = shapes, len(shapes[0]) == 3
-    if merged:
-        heads, kv_heads = attr(node, "q_num_heads", 0), attr(node, "kv_num_heads", 0)
-        if not heads or not kv_heads or sq[2] % heads or sk[2] % kv_heads:
-            raise NoMatch("the 3-D Attention op's head counts do not divide its channels")
-        batch, nq, dk, nk = sq[0], sq[1], sq[2] // heads, sk[1]
-    else:
-        (batch, heads, nq, dk), (kv_heads, nk) = sq, sk[1:3]
+    if any(s is None for s in shapes):
+        raise NoMatch("q, k and v of the Attention op have no static shapes")
+    dims = attention_dims(node, *shapes)
+    if isinstance(dims, str):
+        raise NoMatch(dims)
+    heads, kv_heads = dims.heads, dims.kv_heads
     if heads % kv_heads:
         raise NoMatch("q's heads are not a multiple of k's and v's")
     if mask is not None and mask.dtype not in (ir.DataType.FLOAT, ir.DataType.FLOAT16):
@@ -151,12 +148,12 @@ def _attention_op_core(node: ir.Node) -> Core:
         k,
         v,
         node.outputs[0],
-        1.0 / float(np.sqrt(dk)) if scale is None else float(scale),
+        1.0 / float(np.sqrt(dims.dk)) if scale is None else float(scale),
         mask,
         [node],
         False,
-        (batch, heads, nq, nk),
+        (dims.batch, heads, dims.nq, dims.nk),
         b_is_key=True,
         kv_heads=kv_heads,
-        merged_heads=merged,
+        merged_heads=dims.merged,
     )
