@@ -27,15 +27,15 @@ from edgec.passes.quant import _policy
 from edgec.passes.quant._build import add_initializer
 
 
-def input_channel_axes(node: ir.Node) -> tuple[int, bool] | None:
-    """(axis of the input channels, whether that axis is the last) of a weight layer's input,
-    or None for a layer whose input mean bias correction does not use."""
+def input_channel_axis(node: ir.Node) -> int | None:
+    """The channel axis of a weight layer's input, or None for a layer bias correction does not
+    take (ConvTranspose, a Gemm with transA)."""
     if node.op_type == "Conv":
-        return 1, False
-    if node.op_type == "Gemm" and not node.attributes.get_int("transA", 0):
-        return -1, True
-    if node.op_type == "MatMul":
-        return -1, True
+        return 1
+    if node.op_type == "MatMul" or (
+        node.op_type == "Gemm" and not node.attributes.get_int("transA", 0)
+    ):
+        return -1
     return None
 
 
@@ -84,6 +84,7 @@ def correct_bias(model: ir.Model, node: ir.Node, shift: np.ndarray, names: Names
 
 
 def mean_of(node: ir.Node) -> np.ndarray | None:
+    """The mean input per channel quant::calibrate recorded on `node`, if any."""
     text = node.metadata_props.get(_policy.INPUT_MEAN_KEY)
     return None if text is None else np.asarray(json.loads(text), np.float64)
 

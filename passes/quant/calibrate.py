@@ -25,7 +25,7 @@ from edgec.errors import UserError
 from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.quant import _policy
 from edgec.passes.quant._observe import observe
-from edgec.passes.quant.bias_correction import channel_mean, input_channel_axes
+from edgec.passes.quant.bias_correction import channel_mean, input_channel_axis
 from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
 from edgec.passes.quant.weights import weight_axes
 from edgec.preprocess import Preprocessing, read_model_inputs
@@ -56,7 +56,8 @@ class Calibrate(EdgecPass):
             n
             for n in model.graph
             if weight_axes(n) is not None
-            and input_channel_axes(n) is not None
+            and input_channel_axis(n) is not None
+            and n.inputs[0].name
             and _policy.INPUT_MEAN_KEY not in n.metadata_props
         ]
         if not missing and not layers:
@@ -70,15 +71,22 @@ class Calibrate(EdgecPass):
         samples = read_model_inputs(
             Path(opts.data), model_preprocessing(model), opts.count, "calibration data"
         )
-        for node, mean in measure_input_means(model, samples, layers).items():
+        own = [v for v in missing if _shared_source(v, targets) is None]
+        means = InputMeans(layers)
+        ranges = measure_ranges(
+            model,
+            samples,
+            [v.name for v in own],
+            opts.method,
+            opts.percentile,
+            opts.bins,
+            also=means,
+        )
+        for node, mean in means.result().items():
             node.metadata_props[_policy.INPUT_MEAN_KEY] = json.dumps(
                 [round(float(m), 7) for m in mean]
             )
             self.stats["layer_input_means"] += 1
-        own = [v for v in missing if _shared_source(v, targets) is None]
-        ranges = measure_ranges(
-            model, samples, [v.name for v in own], opts.method, opts.percentile, opts.bins
-        )
         for value in own:
             _policy.write_range(value, *ranges[value.name])
         for value in missing:  # in graph order, so a chain of data-movement ops resolves
@@ -91,6 +99,28 @@ class Calibrate(EdgecPass):
         return ir.passes.PassResult(model, modified=True)
 
 
+class InputMeans:
+    """Each weight layer's first input averaged per channel (over the samples and every
+    position), accumulated from the observed values of the samples one at a time."""
+
+    def __init__(self, layers: list[ir.Node]):
+        self._reads = {n: (n.inputs[0].name, input_channel_axis(n)) for n in layers}
+        self._sums = dict.fromkeys(set(self._reads.values()), 0.0)
+        self._count = 0
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self._sums})
+
+    def add(self, values: dict[str, np.ndarray]) -> None:
+        for name, axis in self._sums:
+            self._sums[(name, axis)] = self._sums[(name, axis)] + channel_mean(values[name], axis)
+        self._count += 1
+
+    def result(self) -> dict[ir.Node, np.ndarray]:
+        return {node: self._sums[read] / self._count for node, read in self._reads.items()}
+
+
 def measure_ranges(
     model: ir.Model,
     samples: np.ndarray,
@@ -98,22 +128,28 @@ def measure_ranges(
     method: str,
     percentile: float = 99.99,
     bins: int = 2048,
+    also: InputMeans | None = None,
 ) -> dict[str, tuple[float, float]]:
     """The range of each float tensor `names` on `samples` by `method` (`ranges.METHODS`).
 
-    One pass over the samples for min/max, a second for the histograms (not for `minmax`).
-    Tensors that are not floating point or never produced a value are left out.
+    One pass over the samples for min/max (which also feeds `also`, so the layers' mean inputs
+    cost no run of their own), a second for the histograms (not for `minmax`). Tensors that are
+    not floating point or never produced a value are left out.
     """
     lows = dict.fromkeys(names, np.inf)
     highs = dict.fromkeys(names, -np.inf)
-    for values in observe(model, samples, names):
-        for name, array in values.items():
+    observed = sorted(set(names) | set(also.names if also else ()))
+    for values in observe(model, samples, observed) if observed else ():
+        for name in names:
+            array = values[name]
             if np.issubdtype(array.dtype, np.floating) and array.size:
                 lows[name] = min(lows[name], float(array.min()))
                 highs[name] = max(highs[name], float(array.max()))
+        if also:
+            also.add(values)
     seen = [n for n in names if np.isfinite(lows[n])]
     histograms = None
-    if method != "minmax":
+    if method != "minmax" and seen:
         histograms = {n: Histogram.empty(lows[n], highs[n], bins) for n in seen}
         for values in observe(model, samples, seen):
             for name, array in values.items():
@@ -122,21 +158,6 @@ def measure_ranges(
         n: choose_range(method, lows[n], highs[n], histograms and histograms[n], percentile)
         for n in seen
     }
-
-
-def measure_input_means(
-    model: ir.Model, samples: np.ndarray, layers: list[ir.Node]
-) -> dict[ir.Node, np.ndarray]:
-    """Each layer's first input averaged per channel over `samples` (and positions)."""
-    reads = {n: (n.inputs[0].name, input_channel_axes(n)[0]) for n in layers if n.inputs[0].name}
-    wanted = sorted(set(reads.values()))
-    if not wanted:
-        return {}
-    sums = dict.fromkeys(wanted, 0.0)
-    for values in observe(model, samples, sorted({name for name, _ in wanted})):
-        for name, axis in wanted:
-            sums[(name, axis)] = sums[(name, axis)] + channel_mean(values[name], axis)
-    return {node: sums[read] / len(samples) for node, read in reads.items()}
 
 
 def model_preprocessing(model: ir.Model) -> Preprocessing:
