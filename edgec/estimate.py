@@ -229,7 +229,7 @@ def _host_constants(profile: DeviceProfile, precision: str, threads: int):
     from edgec.device_profile import host_facts
 
     if precision not in HOST_PRECISIONS:
-        raise UserError(
+        raise EstimateUnavailable(
             f"no host estimate at {precision}: ONNX Runtime's CPU kernels were micro-benchmarked "
             f"at {', '.join(HOST_PRECISIONS)} only",
             "estimate at one of those precisions, or measure (edgec profile DIR)",

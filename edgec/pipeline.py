@@ -133,7 +133,9 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         estimates = []
         if config.measure:  # --no-measure skips every latency figure
             with progress.step("estimating latency on other devices", timings, "estimate"):
-                estimates = device_estimates(model, latency.get("p50_ms"), latency)
+                estimates = device_estimates(
+                    model, latency.get("p50_ms"), latency, artifact.precision
+                )
         manifest = {
             **_common_fields(loaded, device, config, requested),
             "model": _model_record(model, preprocessing, loaded),

@@ -224,8 +224,8 @@ def _devices(rows: list[dict[str, Any]]) -> list[str]:
         return []
     lines = [
         "",
-        "On other devices (this graph, each at its default precision; estimates, not "
-        "measurements):",
+        "On other devices (this graph, each at its default precision — where it was measured, "
+        "at the measured precision; estimates, not measurements):",
         "",
         "| device | precision | estimate ms | expected error (median over its validation set) "
         "| measured ms |",

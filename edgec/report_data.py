@@ -29,14 +29,20 @@ REPORT_JSON = "report.json"
 
 
 def device_estimates(
-    model, measured_ms: float | None = None, target_latency: dict[str, Any] | None = None
+    model,
+    measured_ms: float | None = None,
+    target_latency: dict[str, Any] | None = None,
+    measured_precision: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The compiled graph estimated on every device profile (`edgec.estimate`), by name.
+    """The compiled graph estimated on every device profile (`edgec.estimate`), by name, each
+    at its default precision.
 
     A profile the cost model cannot price gets `estimate_ms: None` and the reason; the host's
-    entry carries `measured_ms` when this compile measured it. `target_latency` is the
-    compile's own latency record: an estimate of the target at a row's device and precision
-    is that row's figure, not computed again.
+    entry carries `measured_ms` when this compile measured it, and is priced at the precision
+    that was measured (`measured_precision`, e.g. the w4a8 artifact), so that the two figures
+    of the row describe the same graph. `target_latency` is the compile's own latency record:
+    an estimate of the target at a row's device and precision is that row's figure, not
+    computed again.
     """
     from edgec.config import default_precision
     from edgec.device_profile import all_profiles
@@ -44,13 +50,16 @@ def device_estimates(
     known = target_latency if (target_latency or {}).get("method") == "estimated" else {}
     rows = []
     for name, profile in sorted(all_profiles().items()):
+        measured_here = profile.latency == "measured" and measured_ms is not None
         precision = default_precision(profile.precisions)
+        if measured_here and measured_precision:
+            precision = measured_precision
         row: dict[str, Any] = {"device": name, "runtime": profile.runtime, "precision": precision}
         if (known.get("device"), known.get("precision")) == (name, precision):
             row.update(_priced(known))
         else:
             row.update(_estimated(model, profile, precision))
-        if profile.latency == "measured" and measured_ms is not None:
+        if measured_here:
             row["measured_ms"] = measured_ms
         rows.append(row)
     return rows

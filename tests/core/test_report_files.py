@@ -108,6 +108,13 @@ def test_device_estimates_price_every_profile(monkeypatch, tmp_path):
     assert host["measured_ms"] == 0.5
     assert all(r["estimate_ms"] is None or r["estimate_ms"] > 0 for r in rows)
     assert all("reason" in r for r in rows if r["estimate_ms"] is None)
+    # the measured row is priced at what was measured, beside its measurement
+    quantized = {r["device"]: r for r in device_estimates(_matmul_model(), 0.5, None, "w8a8")}
+    assert quantized["host"]["precision"] == "w8a8" and quantized["host"]["measured_ms"] == 0.5
+    assert quantized["host"]["estimate_ms"] != host["estimate_ms"]
+    assert quantized["iphone-15-pro"] == next(r for r in rows if r["device"] == "iphone-15-pro")
+    int_only = {r["device"]: r for r in device_estimates(_matmul_model(), 0.5, None, "int-only")}
+    assert int_only["host"]["estimate_ms"] is None and "int-only" in int_only["host"]["reason"]
 
 
 def test_the_targets_own_estimate_is_reused_for_its_row(monkeypatch):
