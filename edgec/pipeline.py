@@ -93,7 +93,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         # else; the target's runtime judges the graph the passes leave (below).
         _verifier_runtime().ensure_supported(model, device)
         feeds, inputs_info = verification_inputs(
-            model, preprocessing, config.verify_images, config.verify_count
+            model, preprocessing, config.verify_images, config.verify_count, config.calib
         )
         checker = GraphChecker(feeds, Path(scratch))
         with progress.step("verifying ONNX against PyTorch", timings, "verify_export"):

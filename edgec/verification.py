@@ -20,11 +20,19 @@ Outputs = dict[str, np.ndarray]
 
 
 def verification_inputs(
-    model: ir.Model, preprocessing: Preprocessing, images: str | None, count: int
+    model: ir.Model,
+    preprocessing: Preprocessing,
+    images: str | None,
+    count: int,
+    calib: str | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The model-ready batch to verify on (user data or edgec's synthetic inputs) and a record.
+    """The model-ready batch to verify on and a record of where it came from.
 
-    Image models (N×C×H×W) verify on images; volumetric ones (N×C×D×H×W) on volumes.
+    In order of preference: the user's verification data (`images`); the calibration data
+    (`calib`, given for quantized precisions: real inputs, on which a quantized graph's cosine
+    says far more than on synthetic pictures far from the training distribution); edgec's
+    synthetic inputs. Image models (N×C×H×W) verify on images; volumetric ones (N×C×D×H×W)
+    on volumes.
     """
     graph_input = model.graph.inputs[0]
     dims = [d if isinstance(d, int) else None for d in graph_input.shape]
@@ -42,6 +50,9 @@ def verification_inputs(
     if images:
         batch = read_model_inputs(Path(images), preprocessing, count)
         info = {"source": str(images), "count": len(batch), "kind": f"user {what}"}
+    elif calib:
+        batch = read_model_inputs(Path(calib), preprocessing, count, "--calib")
+        info = {"source": str(calib), "count": len(batch), "kind": f"calibration {what}"}
     else:
         batch = preprocessing.synthetic_inputs(count)
         info = {"source": f"edgec synthetic {what} (seed 0)", "count": count, "kind": "synthetic"}

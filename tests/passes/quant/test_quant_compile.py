@@ -53,6 +53,12 @@ def test_w4a8_compiles_verifies_and_records_each_layer(tmp_path, capsys, onnx_mo
     assert q["fidelity_vs_float"]["samples"] == 8 and q["fidelity_vs_float"]["cosine_mean"] > 0.98
     final = manifest["fidelity"]["final_vs_pytorch"]
     assert final["bound"] is None and final["min_cosine"] and final["passed"]
+    # without --verify-images the checks run on the calibration data, not synthetic images
+    assert manifest["verification_inputs"] == {
+        "source": str(calib),
+        "count": 4,
+        "kind": "calibration images",
+    }
     ids = [p["id"] for p in manifest["passes"]]
     host_only = {"quant::ort_slow_int8", "quant::ort_float_attention"}
     assert host_only <= set(ids) if X86 else not host_only & set(ids)
