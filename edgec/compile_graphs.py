@@ -5,9 +5,13 @@ encoder and memory attention run at different times, joined by a memory bank in 
 `compile_graphs` takes the model's `GraphSpec`s (module, named example inputs, dynamic dims)
 and for every graph does what a single-graph compile does —
 
-    export → verify vs PyTorch → the target's passes → [fp16] → verify again → emit → latency
+    export → verify vs PyTorch → the target's passes → [fp16|w8a8|w4a8] → verify again → emit
+    → latency
 
-— with the graph's own example inputs, for any backend (`runtime.emit`). The manifest's
+— with the graph's own example inputs, for any backend (`runtime.emit`). W8A8 and W4A8 need
+samples of every graph's inputs: the `--calib` frames are tracked as a clip in PyTorch and
+each graph's feeds recorded (`models.efficienttam.calibration`); each graph is calibrated on
+its own and verified on its first recorded sample instead of the example inputs. The manifest's
 `graphs[]` holds one record per graph (the fields a single-graph manifest has: export,
 fidelity, passes, graph, artifact, latency), `connections` says which output feeds which
 input, and `latency.per_frame_ms` adds up the graphs a tracked frame runs.
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
-from edgec.config import CompileConfig
+from edgec.config import QUANTIZED, CompileConfig
 from edgec.device_profile import DeviceProfile
 from edgec.errors import UserError
 from edgec.graph_stats import graph_summary
@@ -52,18 +56,26 @@ def graph_specs(module) -> list | None:
     return efficienttam_specs(module.eval())
 
 
-# Precisions a multi-graph compile realises on every backend (quantization needs calibration
-# data per graph, which the multi-graph path does not take yet).
-GRAPH_PRECISIONS = ("fp32", "fp16")
+# Precisions a multi-graph compile realises: the float ones on every backend, the quantized
+# ones where the graphs keep their dynamic dims (the calibration clip's memory banks vary in
+# size, so a fixed-shape build could not take its samples).
+GRAPH_PRECISIONS = ("fp32", "fp16", *QUANTIZED)
 
 
-def check_supported(device: DeviceProfile, config: CompileConfig) -> None:
-    """Multi-graph models compile at fp32 or fp16 on every backend; say so up front."""
+def check_supported(device: DeviceProfile, runtime, config: CompileConfig) -> None:
+    """Say up front what a multi-graph model cannot be compiled to."""
     if config.precision not in GRAPH_PRECISIONS:
         raise UserError(
-            f"multi-graph models (EfficientTAM) compile at {' or '.join(GRAPH_PRECISIONS)} so "
+            f"multi-graph models (EfficientTAM) compile at {', '.join(GRAPH_PRECISIONS)} so "
             f"far; {device.name} was asked for {config.precision}",
-            "use --precision fp16 (or fp32)",
+            "use --precision w8a8 (or fp16, fp32)",
+        )
+    if config.precision in QUANTIZED and not getattr(runtime, "DYNAMIC_SHAPES", True):
+        raise UserError(
+            f"quantized multi-graph models need a runtime with dynamic shapes; {runtime.NAME} "
+            f"packages are built with fixed shapes here ({device.name})",
+            "use --precision fp16 for this target, or quantize for an ONNX Runtime or "
+            "TensorRT target",
         )
 
 
@@ -97,10 +109,11 @@ def compile_graphs(module, specs: list, job: GraphCompile) -> dict[str, Any]:
     runtime, config = job.runtime, job.config
     if config.min_ios and runtime.NAME != "coreml":
         raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
+    samples = _calibration_samples(module, specs, job) if config.precision in QUANTIZED else {}
     records = []
     for spec in specs:
         with job.progress.step(f"graph {spec.name}", job.timings, f"graph:{spec.name}"):
-            record, model, artifact, feeds = _compile_graph(spec, job)
+            record, model, artifact, feeds = _compile_graph(spec, job, samples.get(spec.name))
             latency = job.not_measured(model, artifact.precision)
             if latency is None:
                 threads = config.threads or job.device.threads
@@ -114,25 +127,44 @@ def compile_graphs(module, specs: list, job: GraphCompile) -> dict[str, Any]:
     }
 
 
-def _compile_graph(spec, job: GraphCompile):
-    """One graph: (its manifest record without latency, the compiled model, artifact, feeds)."""
+def _calibration_samples(module, specs: list, job: GraphCompile) -> dict[str, list]:
+    """Each graph's calibration samples, recorded while tracking the `--calib` frames."""
+    from edgec.models.efficienttam.calibration import graph_samples
+    from edgec.preprocess import read_images
+
+    config = job.config
+    with job.progress.step("tracking the calibration frames", job.timings, "calibration_clip"):
+        frames = read_images(Path(config.calib), limit=config.calib_count)
+        return graph_samples(module, frames, [spec.name for spec in specs])
+
+
+def _compile_graph(spec, job: GraphCompile, samples: list | None):
+    """One graph: (its manifest record without latency, the compiled model, artifact, the
+    example feeds). `samples`: its calibration samples (quantized precisions)."""
     from edgec.exporters.efficienttam import export_graph, graph_record, torch_reference
     from edgec.quant_plan import QUANT_BOUNDS, quantize
+    from edgec.sample_feeds import save_feeds
 
     runtime, device, config = job.runtime, job.device, job.config
     feeds = {name: tensor.numpy() for name, tensor in spec.inputs.items()}
     fixed = spec.dynamic and not getattr(runtime, "DYNAMIC_SHAPES", True)
     exported_spec = dataclasses.replace(spec, dynamic={}) if fixed else spec
-    checker = GraphChecker(feeds, job.scratch)
+    verified_on = {"kind": "example inputs", "source": "edgec seeded example inputs"}
+    if samples:
+        calib = job.scratch / f"calib_{spec.name}.npz"
+        save_feeds(calib, samples)
+        config = dataclasses.replace(config, calib=str(calib), calib_count=len(samples))
+        verified_on = {"kind": "calibration clip", "source": f"sample 0 of {len(samples)}"}
+    checker = GraphChecker(samples[0] if samples else feeds, job.scratch)
     model = export_graph(exported_spec)
-    reference = dict(zip(spec.outputs, torch_reference(spec, feeds), strict=True))
+    reference = dict(zip(spec.outputs, torch_reference(spec, checker.feeds), strict=True))
     exported, outputs = checker.check(
         reference, model, f"graph {spec.name}: the export differs from PyTorch", _HINT
     )
     before = graph_summary(model)
     passes = job.run_passes(model, checker, outputs)
     quantization, bounds = None, {}
-    if config.precision != "fp32":  # fp16 (check_supported): after the target's passes
+    if config.precision != "fp32":  # after the target's passes
         quant_records, quantization = quantize(model, device, config, job.progress.detail)
         passes, bounds = passes + quant_records, QUANT_BOUNDS
     final, _ = checker.check(
@@ -155,6 +187,7 @@ def _compile_graph(spec, job: GraphCompile):
     record = {
         **graph_record(exported_spec, model),
         **({"fixed_shapes": _fixed_record(spec, runtime)} if fixed else {}),
+        "verification_inputs": verified_on,
         "fidelity": {"export_vs_pytorch": exported, "final_vs_pytorch": final},
         "passes": [vars(r) for r in passes],
         "graph": {"exported": before, "compiled": graph_summary(model)},

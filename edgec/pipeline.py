@@ -179,7 +179,7 @@ def _compile_multi_graph(
     """The manifest fields of a model deployed as several graphs (`edgec.compile_graphs`)."""
     from edgec.compile_graphs import GraphCompile, check_supported, compile_graphs
 
-    check_supported(device, config)
+    check_supported(device, runtime, config)
 
     def passes(model: ir.Model, checker: GraphChecker, outputs) -> list:
         return _run_pipeline(model, pass_ids, config, checker, outputs, progress)

@@ -17,7 +17,6 @@ import onnx_ir as ir
 
 from edgec.config import QUANTIZED, CompileConfig
 from edgec.device_profile import DeviceProfile, host_facts
-from edgec.preprocess import read_model_inputs
 
 # Shape inference first: the quant passes need every value's dtype (passes before may have
 # created values without one).
@@ -125,12 +124,13 @@ def quantization_manifest(model: ir.Model, runtime: str) -> dict[str, Any]:
     return quantization_record(model, kernels)
 
 
-def fidelity(float_model: ir.Model, quant_model: ir.Model, samples: np.ndarray) -> dict:
-    """Quantized vs float graph on `samples`: top-1 agreement and output cosine similarity."""
+def fidelity(float_model: ir.Model, quant_model: ir.Model, samples) -> dict:
+    """Quantized vs float graph on `samples` (`_observe.Samples`): top-1 agreement and output
+    cosine similarity, per sample."""
     from edgec.passes.quant._observe import outputs
 
     ref, got = outputs(float_model, samples), outputs(quant_model, samples)
-    ref2, got2 = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
+    ref2, got2 = ref.reshape(len(samples), -1), got.reshape(len(samples), -1)
     cos = np.sum(ref2 * got2, 1) / np.maximum(
         np.linalg.norm(ref2, axis=1) * np.linalg.norm(got2, axis=1), 1e-30
     )
@@ -146,7 +146,7 @@ def quantize(model: ir.Model, device: DeviceProfile, config: CompileConfig, on_p
     """Run the quant passes on `model` in place: (pass records, the manifest's quantization)."""
     import edgec.passes  # noqa: F401  (registers every pass)
     from edgec.pass_manager import run_passes
-    from edgec.passes.quant.calibrate import model_preprocessing
+    from edgec.passes.quant.calibrate import read_samples
 
     float_model = ir.serde.deserialize_model(ir.serde.serialize_model(model))
     options = quant_options(config, device)
@@ -163,9 +163,7 @@ def quantize(model: ir.Model, device: DeviceProfile, config: CompileConfig, on_p
         record["weights"] = options["quant::weights"]
         record["calibration"] = options["quant::calibrate"]
     if config.calib:
-        samples = read_model_inputs(
-            Path(config.calib), model_preprocessing(float_model), config.calib_count, "--calib"
-        )
+        samples = read_samples(Path(config.calib), float_model, config.calib_count, "--calib")
         record["fidelity_vs_float"] = fidelity(float_model, model, samples)
     return records, record
 

@@ -3,6 +3,9 @@
 The graph is copied with the observed tensors added as outputs and run in ONNX Runtime (CPU,
 graph optimizations off, so the values are those of the graph as written), one sample at a
 time. Also used by the sensitivity analysis to score candidate graphs.
+
+`Samples` are a model-ready batch (N × input shape, one sample of a single-input graph per
+row) or a list of feed dicts (a multi-input graph; `edgec.sample_feeds`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,18 @@ from collections.abc import Iterator
 
 import numpy as np
 import onnx_ir as ir
+
+Samples = np.ndarray | list[dict[str, np.ndarray]]
+
+
+def feeds_of(model: ir.Model, samples: Samples) -> Iterator[dict[str, np.ndarray]]:
+    """Each sample as the feeds of one run of `model` (a batch row gets its batch dim back)."""
+    if isinstance(samples, np.ndarray):
+        input_name = model.graph.inputs[0].name
+        for sample in samples:
+            yield {input_name: sample[None]}
+    else:
+        yield from samples
 
 
 def session(model: ir.Model, extra_outputs: list[str] = ()):
@@ -28,19 +43,15 @@ def session(model: ir.Model, extra_outputs: list[str] = ()):
     return ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def observe(
-    model: ir.Model, samples: np.ndarray, names: list[str]
-) -> Iterator[dict[str, np.ndarray]]:
+def observe(model: ir.Model, samples: Samples, names: list[str]) -> Iterator[dict[str, np.ndarray]]:
     """For each sample, the values of the tensors `names` (name → array)."""
     sess = session(model, names)
-    input_name = model.graph.inputs[0].name
-    for sample in samples:
-        yield dict(zip(names, sess.run(names, {input_name: sample[None]}), strict=True))
+    for feeds in feeds_of(model, samples):
+        yield dict(zip(names, sess.run(names, feeds), strict=True))
 
 
-def outputs(model: ir.Model, samples: np.ndarray) -> np.ndarray:
-    """The first graph output on every sample, stacked (N × …)."""
+def outputs(model: ir.Model, samples: Samples) -> np.ndarray:
+    """The first graph output on every sample, concatenated on the batch axis (N × …)."""
     sess = session(model)
-    input_name = model.graph.inputs[0].name
     first = sess.get_outputs()[0].name
-    return np.concatenate([sess.run([first], {input_name: s[None]})[0] for s in samples])
+    return np.concatenate([sess.run([first], feeds)[0] for feeds in feeds_of(model, samples)])

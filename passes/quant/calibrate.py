@@ -6,10 +6,10 @@ and the mean input of every weight layer.
             Conv edgec.quant.input_mean = [E[y] per channel] (`bias_correction.py`)
 
 The tensors are `_policy.tensors_to_quantize`'s. The graph runs in ONNX Runtime on the
-calibration samples (`data`, read as `edgec.preprocess.read_model_inputs` describes, with the
-preprocessing recorded in the model's metadata); the range comes from min-max, percentile,
-entropy or MSE (`ranges.py`). A data-movement op's output shares its input's range. A second
-run finds every range present and changes nothing.
+calibration samples (`data`: read by `read_samples` — images or tensors prepared with the
+preprocessing recorded in the model's metadata, or a multi-input graph's named feeds); the
+range comes from min-max, percentile, entropy or MSE (`ranges.py`). A data-movement op's
+output shares its input's range. A second run finds every range present and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import onnx_ir as ir
 from edgec.errors import UserError
 from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.quant import _policy
-from edgec.passes.quant._observe import observe
+from edgec.passes.quant._observe import Samples, observe
 from edgec.passes.quant.bias_correction import channel_mean, input_channel_axis
 from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
 from edgec.passes.quant.weights import weight_axes
 from edgec.preprocess import Preprocessing, read_model_inputs
+from edgec.sample_feeds import is_feeds_file, load_feeds
 
 
 @register_pass
@@ -68,9 +69,7 @@ class Calibrate(EdgecPass):
                 "pass --calib with a folder of images, an .npz of uint8 images, or an "
                 ".npz/.npy of model-ready float32 tensors",
             )
-        samples = read_model_inputs(
-            Path(opts.data), model_preprocessing(model), opts.count, "calibration data"
-        )
+        samples = read_samples(Path(opts.data), model, opts.count, "calibration data")
         own = [v for v in missing if _shared_source(v, targets) is None]
         means = InputMeans(layers)
         ranges = measure_ranges(
@@ -123,7 +122,7 @@ class InputMeans:
 
 def measure_ranges(
     model: ir.Model,
-    samples: np.ndarray,
+    samples: Samples,
     names: list[str],
     method: str,
     percentile: float = 99.99,
@@ -158,6 +157,22 @@ def measure_ranges(
         n: choose_range(method, lows[n], highs[n], histograms and histograms[n], percentile)
         for n in seen
     }
+
+
+def read_samples(path: Path, model: ir.Model, count: int, purpose: str) -> Samples:
+    """Up to `count` samples of `model`'s inputs from `path`: named feeds for a graph with
+    several inputs (`edgec.sample_feeds`), else a batch prepared with the model's recorded
+    preprocessing (`edgec.preprocess.read_model_inputs`)."""
+    inputs = [v.name for v in model.graph.inputs]
+    if is_feeds_file(path):
+        return load_feeds(path, inputs, count, purpose)
+    if len(inputs) > 1:
+        raise UserError(
+            f"{purpose} {path}: the graph has {len(inputs)} inputs ({', '.join(inputs)}), "
+            "so its samples must be named feeds",
+            "store an .npz with one `<sample index>/<input name>` array per input",
+        )
+    return read_model_inputs(path, model_preprocessing(model), count, purpose)
 
 
 def model_preprocessing(model: ir.Model) -> Preprocessing:

@@ -32,9 +32,8 @@ from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.quant import _policy
 from edgec.passes.quant._observe import outputs
 from edgec.passes.quant.activations import QuantizeActivations
-from edgec.passes.quant.calibrate import model_preprocessing
+from edgec.passes.quant.calibrate import read_samples
 from edgec.passes.quant.weights import QuantizeWeights, weight_axes
-from edgec.preprocess import read_model_inputs
 
 SENSITIVITY_KEY = "edgec.quant.sensitivity"
 
@@ -60,9 +59,7 @@ class Sensitivity(EdgecPass):
             return ir.passes.PassResult(model, modified=False)
         if not self.options.data:
             raise UserError("the sensitivity analysis needs calibration data", "pass --calib")
-        samples = read_model_inputs(
-            Path(self.options.data), model_preprocessing(model), self.options.count, "--calib"
-        )
+        samples = read_samples(Path(self.options.data), model, self.options.count, "--calib")
         reference = outputs(model, samples)
         for node in todo:
             quantized = self._quantized(model, only=node.name)

@@ -436,10 +436,65 @@ def test_multi_graph_model_compiles_every_graph(capsys, tmp_path):
     assert manifest["latency"]["per_frame_ms"] > 0
     assert manifest["connections"] and manifest["host"]["num_maskmem"] == 7
     assert "## memory_attention" in (out / "report.md").read_text()
-    args = ["efficienttam_ti_1", "--precision", "w8a8", "--calib", str(tmp_path)]
-    args += ["--input-size", "3,64,64", "--out", str(tmp_path / "x")]
-    code = main(["compile", *args])
-    assert code == 2 and "compile at fp32 or fp16 so far" in capsys.readouterr().err
+
+
+def test_multi_graph_model_quantizes_every_graph_on_a_tracked_clip(capsys, tmp_path):
+    """EfficientTAM W8A8: every graph calibrated on the feeds it got while the --calib frames
+    were tracked, verified on them, and held to the quantized bound."""
+    out = tmp_path / "etam8"
+    code, manifest, err = compile_cli(
+        capsys,
+        "efficienttam_ti_1",
+        "--input-size",
+        "3,64,64",
+        "--precision",
+        "w8a8",
+        "--calib",
+        str(IMAGES),
+        "--calib-count",
+        "3",
+        "--out",
+        str(out),
+        "--no-measure",
+    )
+    assert code == 0, err
+    assert manifest["precision"]["realised"] == "w8a8"
+    samples = {
+        g["name"]: g["quantization"]["fidelity_vs_float"]["samples"] for g in manifest["graphs"]
+    }
+    # 3 frames: 3 encoder/decoder/memory-encoder calls; the pooled variant attends to one
+    # memory frame on frame 1 (memory_attention_1frame) and to two on frame 2
+    assert samples == {
+        "image_encoder": 3,
+        "prompt_mask_decoder": 3,
+        "prompt_mask_decoder_single": 3,
+        "memory_encoder": 3,
+        "memory_attention": 1,
+        "memory_attention_1frame": 1,
+    }
+    for graph in manifest["graphs"]:
+        assert graph["verification_inputs"]["kind"] == "calibration clip"
+        final = graph["fidelity"]["final_vs_pytorch"]
+        assert final["passed"] and final["bound"] is None and final["min_cosine"] == 0.9
+        assert graph["quantization"]["summary"].get("w8a8", 0) > 0
+        assert any(p["id"] == "quant::calibrate" for p in graph["passes"])
+        onnxruntime.InferenceSession(str(out / graph["artifact"]["path"]))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--precision", "int-only"], "compile at fp32, fp16, w8a8, w4a8 so far"),
+        (["--precision", "w8a8", "--target", "iphone"], "need a runtime with dynamic shapes"),
+        (["--precision", "w8a8", "--calib-count", "2"], "never ran graph memory_attention"),
+    ],
+)
+def test_multi_graph_quantization_errors_exit_2(capsys, tmp_path, args, message):
+    out = tmp_path / "x"
+    argv = ["compile", "efficienttam_ti_1", "--input-size", "3,64,64", "--calib", str(IMAGES)]
+    code = main([*argv, *args, "--out", str(out), "--no-measure"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
 
 
 def cifar_tensors(path, first: int, count: int = 16) -> str:

@@ -85,3 +85,46 @@ def test_calibration_errors_are_user_errors(helpers, net, tmp_path):
         helpers.run_pass("quant::calibrate", net, data=str(wrong))
     with pytest.raises(UserError, match="unknown calibration method"):
         helpers.run_pass("quant::calibrate", net, data=str(wrong), method="best")
+
+
+def _two_input_net() -> ir.Model:
+    """a, b [1,8,N,6] (N free) ─ Add ─ s ─ Conv 1×1 (16) ─ Relu ─ y"""
+    from onnx import helper, numpy_helper
+    from support.onnx_build import model, value_info
+
+    w = (np.random.default_rng(0).standard_normal((16, 8, 1, 1)) * 0.2).astype(np.float32)
+    nodes = [
+        helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+        helper.make_node("Conv", ["s", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    inputs = [value_info("a", [1, 8, "n", 6]), value_info("b", [1, 8, "n", 6])]
+    return model(
+        nodes, inputs, [value_info("y", [1, 16, "n", 6])], [numpy_helper.from_array(w, "w")]
+    )
+
+
+def test_a_multi_input_graph_calibrates_on_named_feeds_of_any_shape(helpers, tmp_path):
+    """Samples of a several-input graph are feed dicts (edgec.sample_feeds); their sizes may
+    differ from sample to sample, as an EfficientTAM memory bank's do."""
+    from edgec.sample_feeds import save_feeds
+
+    rng = np.random.default_rng(2)
+    samples = [
+        {name: rng.standard_normal((1, 8, n, 6)).astype(np.float32) for name in ("a", "b")}
+        for n in (3, 5, 4)
+    ]
+    path = tmp_path / "feeds.npz"
+    save_feeds(path, samples)
+    net = _two_input_net()
+    _, p = helpers.run_pass("quant::calibrate", net, data=str(path), method="minmax")
+    assert p.stats["samples"] == 3
+    s = next(v for n in net.graph for v in n.outputs if v.name == "s")
+    sums = [f["a"] + f["b"] for f in samples]
+    lo, hi = _policy.read_range(s)
+    assert lo == pytest.approx(min(x.min() for x in sums), abs=1e-6)
+    assert hi == pytest.approx(max(x.max() for x in sums), abs=1e-6)
+    plain = tmp_path / "batch.npy"
+    np.save(plain, np.zeros((2, 8, 3, 6), np.float32))
+    with pytest.raises(UserError, match="must be named feeds"):
+        helpers.run_pass("quant::calibrate", _two_input_net(), data=str(plain))
