@@ -17,7 +17,8 @@ fidelity, passes, graph, artifact, latency), `connections` says which output fee
 input, and `latency.per_frame_ms` adds up the graphs a tracked frame runs.
 
 What a backend's `emit` gets beyond the common contract, when its signature declares it:
-`example_inputs` (the graph's named example arrays: Core ML checks its package on them),
+`example_inputs` (the graph's named arrays it was verified on — its example inputs, or its
+first calibration sample when quantized: Core ML and TensorRT check their files on them),
 and `split_heads` (the pipeline split attention heads: Core ML holds tensors to rank ≤ 4);
 dynamic dims' ranges are in the model's metadata (`exporters.efficienttam`). A backend
 whose module says `DYNAMIC_SHAPES = False` (Core ML, built here with fixed shapes) gets each
@@ -172,7 +173,7 @@ def _compile_graph(spec, job: GraphCompile, samples: list | None):
     )
     runtime.ensure_supported(model, device)
     options = {
-        "example_inputs": feeds,
+        "example_inputs": checker.feeds,
         "split_heads": any(r.id == "attention::split_heads" for r in passes),
         **({"min_ios": config.min_ios} if config.min_ios else {}),
     }

@@ -96,12 +96,15 @@ def emit(
     max_batch: int = 8,
     dim_ranges: Mapping[str, Sequence[int]] | None = None,
     timing_cache: Path | None = None,
+    example_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> Artifact:
     """Write the TensorRT-ready ONNX, gate it, build the engine where possible, write the script.
 
     The caller's model is not modified. `max_batch` bounds the optimisation profile of a
     dynamic batch dimension; `dim_ranges` ({dim name: (min, opt, max)}) overrides the ranges
-    the model records for its other symbolic dimensions.
+    the model records for its other symbolic dimensions. `example_inputs` (input name → array)
+    are what the emitted graph is checked on when given — inputs of the kind the graph meets
+    (a quantized graph's ranges fit those, not seeded noise) — else seeded normal feeds.
     """
     if ort_format:
         raise UserError("--ort-format is for ONNX Runtime targets", "drop it for TensorRT targets")
@@ -113,7 +116,7 @@ def emit(
     proto, _ = model_proto(graph)
     onnx_path = out_dir / f"{name}.onnx"
     extra = write_onnx(proto, onnx_path)
-    fidelity = _fidelity(model, onnx_path, realisation.realised, shapes)
+    fidelity = _fidelity(model, onnx_path, realisation.realised, shapes, example_inputs)
     device_name = getattr(device, "name", "TensorRT")
     engine_path = out_dir / f"{name}.plan"
     gate, engine = _gate_and_engine(onnx_path, shapes, timing_cache)
@@ -193,9 +196,12 @@ def _default_timing_cache(version: str) -> Path:
     return root / "edgec" / f"tensorrt-{version}.timing.cache"
 
 
-def _fidelity(given: ir.Model, onnx_path: Path, realised: str, shapes) -> dict[str, Any]:
-    """ORT outputs of the emitted file vs the graph it came from, on seeded inputs at each
-    distinct corner (opt, min, max) of the optimisation profile; the opt corner's record."""
+def _fidelity(
+    given: ir.Model, onnx_path: Path, realised: str, shapes, example_inputs=None
+) -> dict[str, Any]:
+    """ORT outputs of the emitted file vs the graph it came from, on `example_inputs` (else
+    seeded inputs) at each distinct corner (opt, min, max) of the optimisation profile; the
+    opt corner's record."""
     with tempfile.TemporaryDirectory(prefix="edgec-trt-") as scratch:
         source = Path(scratch) / "given.onnx"
         write_onnx(model_proto(given)[0], source)
@@ -203,7 +209,9 @@ def _fidelity(given: ir.Model, onnx_path: Path, realised: str, shapes) -> dict[s
         actual_runner = load_ort(onnx_path, optimization="disabled")
         results = []
         for corner in corner_shapes(shapes):
-            feeds = _feeds_at(reference_runner.example_feeds(seed=0), corner)
+            feeds = _feeds_at(
+                dict(example_inputs or reference_runner.example_feeds(seed=0)), corner
+            )
             reference, actual = reference_runner.run(feeds), actual_runner.run(feeds)
             if realised == "fp32":
                 result = compare_outputs(reference, actual, DEFAULT_BOUND)
@@ -217,7 +225,11 @@ def _fidelity(given: ir.Model, onnx_path: Path, realised: str, shapes) -> dict[s
                 )
             results.append(result)
     record = results[0].to_dict()
-    record["inputs"] = "seeded standard-normal feeds (seed 0), ONNX Runtime, optimizations off"
+    record["inputs"] = (
+        "the compile's example inputs"
+        if example_inputs
+        else "seeded standard-normal feeds (seed 0)"
+    ) + ", ONNX Runtime, optimizations off"
     if len(results) > 1:
         record["profile_corners_checked"] = len(results)
     return record
