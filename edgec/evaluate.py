@@ -5,8 +5,9 @@ output directory, e.g. the fp32 one, or an `.onnx`) run in ONNX Runtime on the s
 FILE, prepared as `edgec.preprocess.read_model_inputs` describes (images with the model's
 recorded preprocessing, or model-ready float32 tensors). Reported:
 
-- classifiers (N×classes outputs): top-1 accuracy when FILE has `labels`, top-1 agreement
-  with the reference, output cosine similarity;
+- classifiers (N×classes outputs): top-1 accuracy when FILE has `labels` (or `class_index`,
+  the key of ImageNet sample files such as shared/data/imagenet_samples.npz), top-1
+  agreement with the reference, output cosine similarity;
 - segmentation (N×classes×H×W or N×classes×D×H×W logits): mIoU and Dice of the artifact's
   argmax masks against the reference's masks, and against `labels` (N×H×W) when present;
 - anything else: cosine similarity with the reference.
@@ -58,13 +59,18 @@ def evaluate_directory(
     return result
 
 
+# keys an .npz may hold its class labels under, in order of preference
+LABEL_KEYS = ("labels", "class_index")
+
+
 def _labels(data: Path, count: int) -> np.ndarray | None:
     if data.is_dir() or data.suffix != ".npz":
         return None
     with np.load(data, allow_pickle=False) as archive:
-        if "labels" not in archive:
+        key = next((k for k in LABEL_KEYS if k in archive), None)
+        if key is None:
             return None
-        labels = archive["labels"][:count]
+        labels = archive[key][:count]
     if len(labels) != count:
         raise UserError(f"{data} has {len(labels)} labels for {count} samples")
     return labels

@@ -127,6 +127,11 @@ def test_eval_reports_accuracy_agreement_and_cosine(tmp_path, capsys, onnx_model
     assert result["samples"] == len(x) and result["cosine_mean"] > 0.99
     assert result["top1_agreement"] >= 0.75 and 0 <= result["top1"] <= 1
     assert result["reference_top1"] == float(np.mean(labels == _argmax(fp32, x)))
+    imagenet_style = tmp_path / "imagenet_style.npz"  # shared/data/imagenet_samples.npz's key
+    np.savez(imagenet_style, inputs=x, class_index=labels)
+    capsys.readouterr()
+    argv = ["eval", str(w8), "--data", str(imagenet_style), "--json"]
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["top1"] == result["top1"]
     assert main(["eval", str(tmp_path), "--data", str(data)]) == 2  # not an output directory
 
 
