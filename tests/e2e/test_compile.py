@@ -496,7 +496,6 @@ def test_multi_graph_model_quantizes_every_graph_on_a_tracked_clip(capsys, tmp_p
     ("args", "message"),
     [
         (["--precision", "int-only"], "compile at fp32, fp16, w8a8, w4a8 so far"),
-        (["--precision", "w8a8", "--target", "iphone"], "need a runtime with dynamic shapes"),
         (["--precision", "w8a8", "--calib-count", "2"], "never ran graph memory_attention"),
     ],
 )
