@@ -134,9 +134,14 @@ def _calibration_samples(module, specs: list, job: GraphCompile) -> dict[str, li
     from edgec.preprocess import read_images
 
     config = job.config
+
+    def on_frame(done: int, total: int) -> None:  # about ten lines however long the clip
+        if done == total or done % max(1, total // 10) == 0:
+            job.progress.detail(f"frame {done}/{total}")
+
     with job.progress.step("tracking the calibration frames", job.timings, "calibration_clip"):
         frames = read_images(Path(config.calib), limit=config.calib_count)
-        return graph_samples(module, frames, [spec.name for spec in specs])
+        return graph_samples(module, frames, [spec.name for spec in specs], on_frame)
 
 
 def _compile_graph(spec, job: GraphCompile, samples: list | None):

@@ -129,3 +129,30 @@ def test_host_helpers_match_torch():
         torch.from_numpy(x)[None, None], size=(13, 4), mode="bilinear", align_corners=False
     )
     np.testing.assert_allclose(resize_bilinear(x, 13, 4), ref[0, 0].numpy(), atol=1e-4)
+
+
+def test_calibration_samples_are_what_each_graph_got_while_tracking(model):
+    """graph_samples: a real clip tracked in PyTorch; each graph's recorded feeds, the memory
+    bank growing frame by frame, the single-mask decoder on the multimask one's feeds."""
+    from edgec.errors import UserError
+    from edgec.models.efficienttam.calibration import graph_samples
+    from edgec.models.efficienttam.graphs import graph_specs
+
+    names = [spec.name for spec in graph_specs(model)]
+    seen = []
+    samples = graph_samples(model, list(_clip(4)), names, lambda i, n: seen.append((i, n)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert {name: len(samples[name]) for name in names} == {
+        "image_encoder": 4,
+        "prompt_mask_decoder": 4,
+        "prompt_mask_decoder_single": 4,
+        "memory_encoder": 4,
+        "memory_attention_1frame": 1,  # frame 1: one memory frame, full attention
+        "memory_attention": 2,  # frames 2, 3: two and three (pooled)
+    }
+    banks = [f["memory_features"].shape[0] for f in samples["memory_attention"]]
+    assert banks == [2, 3] and samples["memory_attention_1frame"][0]["obj_ptrs"].shape[0] == 1
+    assert samples["prompt_mask_decoder_single"] is samples["prompt_mask_decoder"]
+    assert samples["image_encoder"][0]["image"].shape == (1, 3, SIZE, SIZE)
+    with pytest.raises(UserError, match="never ran graph memory_attention"):
+        graph_samples(model, list(_clip(2)), names)

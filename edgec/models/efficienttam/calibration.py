@@ -21,7 +21,7 @@ statistics they will meet; unrelated photos still give every graph real features
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -48,9 +48,14 @@ class _Recording:
 
 
 def graph_samples(
-    model: EfficientTAM, frames: Sequence[np.ndarray], names: Sequence[str]
+    model: EfficientTAM,
+    frames: Sequence[np.ndarray],
+    names: Sequence[str],
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[Feeds]]:
-    """Per graph in `names`, the feeds it received while `frames` (H×W×3 uint8) were tracked."""
+    """Per graph in `names`, the feeds it received while `frames` (H×W×3 uint8) were tracked.
+
+    `on_frame(done, total)` is called after each frame (progress for long clips)."""
     if len(frames) < 2:
         raise UserError(
             f"calibrating EfficientTAM needs at least 2 frames (the memory graphs only run from "
@@ -60,9 +65,13 @@ def graph_samples(
     recording = _Recording(TorchGraphs(model))
     tracker = Tracker(recording, model.image_size, model.config.pooled)
     height, width = frames[0].shape[:2]
-    tracker.start(frames[0], points=[[width / 2, height / 2]], labels=[1])
-    for frame in frames[1:]:
-        tracker.track(frame)
+    for i, frame in enumerate(frames):
+        if i == 0:
+            tracker.start(frame, points=[[width / 2, height / 2]], labels=[1])
+        else:
+            tracker.track(frame)
+        if on_frame:
+            on_frame(i + 1, len(frames))
     samples = {}
     for name in names:
         recorded = recording.feeds.get(name) or recording.feeds.get(TWINS.get(name, ""))
