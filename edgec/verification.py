@@ -47,12 +47,12 @@ def verification_inputs(
     if size != tuple(preprocessing.input_size):
         preprocessing = Preprocessing.from_dict({**preprocessing.to_dict(), "input_size": size})
     what = "volumes" if preprocessing.volumetric else "images"
-    if images:
-        batch = read_model_inputs(Path(images), preprocessing, count)
-        info = {"source": str(images), "count": len(batch), "kind": f"user {what}"}
-    elif calib:
-        batch = read_model_inputs(Path(calib), preprocessing, count, "--calib")
-        info = {"source": str(calib), "count": len(batch), "kind": f"calibration {what}"}
+    source, kind, purpose = (
+        (images, "user", "input data") if images else (calib, "calibration", "--calib")
+    )
+    if source:
+        batch = read_model_inputs(Path(source), preprocessing, count, purpose)
+        info = {"source": str(source), "count": len(batch), "kind": f"{kind} {what}"}
     else:
         batch = preprocessing.synthetic_inputs(count)
         info = {"source": f"edgec synthetic {what} (seed 0)", "count": count, "kind": "synthetic"}

@@ -209,9 +209,7 @@ def _fidelity(
         actual_runner = load_ort(onnx_path, optimization="disabled")
         results = []
         for corner in corner_shapes(shapes):
-            feeds = _feeds_at(
-                dict(example_inputs or reference_runner.example_feeds(seed=0)), corner
-            )
+            feeds = _feeds_at(example_inputs or reference_runner.example_feeds(seed=0), corner)
             reference, actual = reference_runner.run(feeds), actual_runner.run(feeds)
             if realised == "fp32":
                 result = compare_outputs(reference, actual, DEFAULT_BOUND)
@@ -235,6 +233,6 @@ def _fidelity(
     return record
 
 
-def _feeds_at(feeds: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
+def _feeds_at(feeds: Mapping[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
     """`feeds` with each input named in `shapes` resized to that shape (its values repeated)."""
     return {k: np.resize(v, shapes[k]) if k in shapes else v for k, v in feeds.items()}

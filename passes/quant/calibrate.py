@@ -113,7 +113,7 @@ class InputMeans:
 
     def add(self, values: dict[str, np.ndarray]) -> None:
         for name, axis in self._sums:
-            self._sums[(name, axis)] = self._sums[(name, axis)] + channel_mean(values[name], axis)
+            self._sums[(name, axis)] += channel_mean(values[name], axis)
         self._count += 1
 
     def result(self) -> dict[ir.Node, np.ndarray]:

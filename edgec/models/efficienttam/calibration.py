@@ -36,14 +36,15 @@ TWINS = {"prompt_mask_decoder_single": "prompt_mask_decoder"}
 
 
 class _Recording:
-    """A `Graphs` callable that runs `inner` and keeps a copy of every call's feeds."""
+    """A `Graphs` callable that runs `inner` and keeps every call's feeds (the tracker builds
+    fresh arrays for each call and never writes into one it has fed, so no copies)."""
 
     def __init__(self, inner):
         self.inner = inner
         self.feeds: dict[str, list[Feeds]] = defaultdict(list)
 
     def __call__(self, name: str, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.feeds[name].append({k: np.array(v) for k, v in feeds.items()})
+        self.feeds[name].append(dict(feeds))
         return self.inner(name, feeds)
 
 
