@@ -124,7 +124,7 @@ def _fidelity(m: dict[str, Any]) -> list[str]:
                 f"| {out['cosine']:.8f} | {'yes' if out['passed'] else 'NO'} |"
             )
     rows.append("")
-    rows.append(f"On {inputs['count']} input(s): {inputs['source']}.")
+    rows.append(f"On {inputs['count']} input(s), {inputs['kind']}: {inputs['source']}.")
     return rows + _quantization(m.get("quantization"))
 
 

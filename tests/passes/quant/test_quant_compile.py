@@ -59,6 +59,7 @@ def test_w4a8_compiles_verifies_and_records_each_layer(tmp_path, capsys, onnx_mo
         "count": 4,
         "kind": "calibration images",
     }
+    assert f"On 4 input(s), calibration images: {calib}." in (out / "report.md").read_text()
     ids = [p["id"] for p in manifest["passes"]]
     host_only = {"quant::ort_slow_int8", "quant::ort_float_attention"}
     assert host_only <= set(ids) if X86 else not host_only & set(ids)
