@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx_ir as ir
 
 from edgec import __version__
@@ -125,6 +126,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
                 ort_format=config.ort_format,
                 **({"min_ios": config.min_ios} if config.min_ios else {}),
                 **({"split_heads": True} if _split_heads(runtime, records) else {}),
+                **_check_inputs(runtime, feeds),
             )
         latency = _not_measured(device, config, model, artifact.precision)
         if latency is None:
@@ -309,6 +311,15 @@ def _run_pipeline(model, pass_ids: list[str], config: CompileConfig, checker, ou
 def _split_heads(runtime, records) -> bool:
     """Core ML holds every tensor to rank ≤ 4 when the pipeline split attention heads."""
     return runtime.NAME == "coreml" and any(r.id == "attention::split_heads" for r in records)
+
+
+def _check_inputs(runtime, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """TensorRT checks the graph it writes on the first input the compile verified on (a
+    quantized graph's ranges fit real inputs, not noise); Core ML checks an image package
+    through its pixel input (runtimes/coreml_verify.py), so it keeps its own example."""
+    if runtime.NAME != "tensorrt":
+        return {}
+    return {"example_inputs": {name: batch[:1] for name, batch in feeds.items()}}
 
 
 def _runtime(device: DeviceProfile):

@@ -34,6 +34,10 @@ def test_compile_for_jetson_writes_onnx_script_and_says_no_engine(capsys, tmp_pa
     artifact = manifest["artifact"]
     assert manifest["target"]["name"] == "jetson-orin-nano" and artifact["runtime"] == "tensorrt"
     assert artifact["gate"]["passed"] is True and artifact["engine"]["built"] is False
+    # checked on the inputs the compile verified on, not on noise of its own
+    check = artifact["fidelity_vs_given_graph"]
+    assert check["passed"] and check["inputs"].startswith("the compile's example inputs")
+    assert manifest["verification_inputs"]["kind"] == "synthetic"
     assert manifest["precision"] == {
         "requested": "fp32",
         "chosen_by": "--precision",
