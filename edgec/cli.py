@@ -17,6 +17,11 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file with a [compile] table (flags override it)")
     p.add_argument("--target", help="device profile or alias (default: host); see `edgec targets`")
     p.add_argument(
+        "--runtime",
+        help="one of the target's other runtimes (`edgec targets` lists them), e.g. onnxruntime "
+        "for android; default: the target's",
+    )
+    p.add_argument(
         "--precision",
         help="fp32, fp16, w8a8, w4a8 (docs/quantization.md) or int-only (docs/integer.md); "
         "default: the target's",

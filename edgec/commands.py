@@ -242,13 +242,19 @@ def targets_command(args) -> CommandResult:
     from edgec.device_profile import all_profiles
 
     profiles = all_profiles()
-    rows = [f"{'target':<18} {'aliases':<14} {'runtime':<12} {'latency':<10} description"]
+    rows = [
+        f"{'target':<18} {'aliases':<14} {'runtime':<12} {'--runtime also':<18} {'latency':<10} "
+        "description"
+    ]
     for p in profiles.values():
         rows.append(
-            f"{p.name:<18} {', '.join(p.aliases) or '-':<14} {p.runtime:<12} {p.latency:<10} "
-            f"{p.description}"
+            f"{p.name:<18} {', '.join(p.aliases) or '-':<14} {p.runtime:<12} "
+            f"{', '.join(p.alt_runtimes) or '-':<18} {p.latency:<10} {p.description}"
         )
     rows.append("`--json` gives every profile in full: compute units, peaks, memory, fallbacks")
+    rows.append(
+        "`compile --runtime R` emits for another runtime the device runs (where edgec emits R)"
+    )
     return CommandResult("\n".join(rows), [p.to_dict() for p in profiles.values()])
 
 

@@ -21,6 +21,7 @@ class CompileConfig:
 
     model: str
     target: str = "host"
+    runtime: str | None = None  # None: the target's (edgec.runtime_choice)
     arch: str | None = None
     num_classes: int | None = None
     allow_pickle: bool = False

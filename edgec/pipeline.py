@@ -27,6 +27,7 @@ from edgec.preprocess import Preprocessing
 from edgec.progress import Progress
 from edgec.quant_plan import QUANT_BOUNDS, quantize
 from edgec.report_data import device_estimates
+from edgec.runtime_choice import with_runtime
 from edgec.toolchain import toolchain_versions
 from edgec.verification import GraphChecker, ill_conditioned_notes, verification_inputs
 
@@ -48,7 +49,7 @@ VOLATILE_FIELDS = [
 def compile_model(config: CompileConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Compile `config.model` for `config.target`; returns the manifest that was written."""
     progress = progress or Progress(enabled=False)
-    device = load_device(config.target)
+    device = with_runtime(load_device(config.target), config.runtime)
     requested = config.precision
     if requested is None:
         config = dataclasses.replace(config, precision=default_precision(device.precisions))
@@ -325,7 +326,7 @@ def _check_inputs(runtime, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
 def _runtime(device: DeviceProfile):
     from edgec.runtimes import backend_for
 
-    return backend_for(device.runtime, device.name)
+    return backend_for(device.runtime, device.name, device.alt_runtimes)
 
 
 def _verifier_runtime():

@@ -23,14 +23,20 @@ from edgec.errors import UserError
 BACKENDS = {"onnxruntime": "ort", "tensorrt": "tensorrt", "coreml": "coreml"}
 
 
-def backend_for(runtime: str, device_name: str = "") -> ModuleType:
-    """The backend module for `runtime`, checked usable here; a `UserError` if it is not."""
+def backend_for(
+    runtime: str, device_name: str = "", alternatives: tuple[str, ...] = ()
+) -> ModuleType:
+    """The backend module for `runtime`, checked usable here; a `UserError` if it is not (its
+    hint names the `alternatives` — the device's other runtimes — that edgec emits)."""
     if runtime not in BACKENDS:
         target = f"target {device_name} wants runtime {runtime}" if device_name else runtime
-        raise UserError(
-            f"{target}, which edgec cannot emit yet",
-            f"runtimes edgec emits: {', '.join(sorted(BACKENDS))}; use --target host",
+        emitted = [r for r in alternatives if r in BACKENDS]
+        hint = (
+            f"the device also runs {', '.join(emitted)}: add --runtime {emitted[0]}"
+            if emitted
+            else f"runtimes edgec emits: {', '.join(sorted(BACKENDS))}; use --target host"
         )
+        raise UserError(f"{target}, which edgec cannot emit yet", hint)
     backend = importlib.import_module(f"edgec.runtimes.{BACKENDS[runtime]}")
     ok, reason = backend.available()
     if not ok:

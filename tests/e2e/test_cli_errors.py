@@ -41,6 +41,12 @@ def test_zoo_lists_the_three_timm_families(capsys):
         (["compile"], "no model given"),
         # checked before the model is loaded (a missing file would be the error otherwise)
         (["compile", "missing.pt", "--target", "pixel-8"], "cannot emit yet"),
+        (["compile", "missing.pt", "--target", "android"], "add --runtime onnxruntime"),
+        (
+            ["compile", "missing.pt", "--target", "android", "--runtime", "coreml"],
+            "not run 'coreml'",
+        ),
+        (["compile", "missing.pt", "--runtime", "tflite"], "its runtimes: onnxruntime"),
         (["compile", "missing.pt", "--min-ios", "ios18"], "--min-ios applies to Core ML"),
         (["compile", "segformer3d", "--input-size", "3,64,64"], "does not fit segformer3d"),
         (["compile", "segformer3d", "--input-size", "4,48,32,32"], "divisible by 32"),
