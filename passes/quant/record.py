@@ -35,8 +35,8 @@ def quantization_record(model: ir.Model, kernels: dict[str, str] | None = None) 
         if node.op_type not in _policy.WEIGHT_OPS or len(node.inputs) < 2:
             continue
         stored, computed, block = _weight(node.inputs[1])
-        if stored is None and node.op_type == "MatMul":
-            stored = computed = _activation_bits(node.inputs[1])  # activation × activation
+        if stored is None and node.op_type in ("MatMul", "Gemm"):  # activation × activation
+            stored = computed = _BITS.get(_activation_dtype(node.inputs[1]))
         a_in = _activation_bits(node.inputs[0])
         out = _policy.after_activation(node.outputs[0])
         a_out = _output_bits(out)
@@ -134,12 +134,15 @@ def _qmax(value: ir.Value) -> int | None:
     return None if array is None else int(np.abs(array.astype(np.int32)).max())
 
 
-def _activation_bits(value: ir.Value) -> int:
+def _activation_dtype(value: ir.Value) -> ir.DataType | None:
+    """The integer type of a static Q/DQ pair in front of `value`, else None (float)."""
     dq = value.producer()
     q = dq.inputs[0].producer() if dq is not None and dq.op_type == "DequantizeLinear" else None
-    return (
-        _BITS.get(dq.inputs[0].dtype, 32) if q is not None and q.op_type == "QuantizeLinear" else 32
-    )
+    return dq.inputs[0].dtype if q is not None and q.op_type == "QuantizeLinear" else None
+
+
+def _activation_bits(value: ir.Value) -> int:
+    return _BITS.get(_activation_dtype(value), 32)
 
 
 def _output_bits(value: ir.Value) -> int:

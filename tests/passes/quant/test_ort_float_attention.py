@@ -113,7 +113,9 @@ def test_w8a8_island_has_no_pair_inside_and_runs_float_on_ort(helpers, tmp_path,
     layers = {r["name"]: r for r in quantization_record(net, kernels_by_output(net))["layers"]}
     for name in ("q_dw", "cascade"):  # 8-bit weights folded to float at load
         assert layers[name]["precision"] == "w8a32" and layers[name]["fallback"] == REASON
-    assert layers["qk"]["precision"] == "fp32" and layers["av"]["activation_bits_in"] == 32
+    assert layers["av"]["activation_bits_in"] == 32
+    for name in ("qk", "av", "av2"):  # activation × activation, both operands float
+        assert layers[name]["precision"] == "fp32" and layers[name]["weight_bits_stored"] == 32
     for name in ("qkv", "proj"):
         assert layers[name]["precision"] == "w8a8" and layers[name]["integer_kernel"], name
     feeds = {"x": np.load(calib)[:1]}
@@ -126,3 +128,15 @@ def test_w8a8_island_has_no_pair_inside_and_runs_float_on_ort(helpers, tmp_path,
     ops = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
     assert ops.count("QLinearConv") == 2 and "QGemm" not in ops and "QLinearMatMul" not in ops
     assert "Cast" not in ops  # the island's weights became float initializers at load
+
+
+def test_without_the_island_the_products_are_recorded_with_both_operands_int8(helpers, tmp_path):
+    net = _head_net(matmul_cascade=False)
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.random.default_rng(1).standard_normal((8, 16, 4, 4)).astype(np.float32))
+    helpers.run_pass("quant::calibrate", net, data=str(calib))
+    for pass_id in ("quant::weights", "quant::activations"):
+        helpers.run_pass(pass_id, net)
+    layers = {r["name"]: r for r in quantization_record(net)["layers"]}
+    for name in ("qk", "av"):  # activation × activation: the "weight" is the second operand
+        assert layers[name]["precision"] == "w8a8" and layers[name]["weight_bits_stored"] == 8
