@@ -50,3 +50,9 @@ def test_compile_for_android_on_onnx_runtime(capsys, tmp_path):
     # not this machine, and the S24 publishes no CPU peak: no estimate, and it says why
     assert manifest["latency"]["method"] == "none"
     assert "cpu its runtime (onnxruntime)" in manifest["latency"]["reason"]
+
+
+def test_targets_lists_the_other_runtimes(capsys):
+    assert main(["targets"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("galaxy"))
+    assert "tflite" in row and "qnn, onnxruntime" in row
