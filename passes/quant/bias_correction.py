@@ -9,10 +9,17 @@ bias removes that shift exactly in expectation:
     after:  W' ─► Conv(x, W', b − ΔW·μ)     E[y'] = E[y]          (μ = E[x] per input channel)
 
 `quant::calibrate` measures μ (each weight layer's mean input per channel, over the calibration
-samples and, for a convolution, every position: the zero padding at the borders is not
-modelled) and `quant::weights` applies the shift when it quantizes the weight. Where a layer's
-bias is not a constant of its own (a Gemm whose C is an activation, a MatMul not followed by an
-Add of a constant) nothing is changed.
+samples and every position) and `quant::weights` applies the shift when it quantizes the
+weight. A convolution with a k×k kernel, a stride or padding gets μ per channel *and tap*: the
+mean, over the output positions, of the input each kernel tap reads (zero where it reads the
+padding, every stride-th position), so ΔW·μ is the exact mean shift of its output even where
+the borders are much of the map (a 5×5 conv on a 4×4 map reads padding at every output):
+
+    μ[c, i, j] = mean over samples and outputs (y, x) of pad(x)[c, s·y + d·i, s·x + d·j]
+    shift[o]   = Σ_{c, i, j} ΔW[o, c, i, j] · μ[c of o's group, i, j]
+
+Where a layer's bias is not a constant of its own (a Gemm whose C is an activation, a MatMul
+not followed by an Add of a constant) nothing is changed.
 """
 
 from __future__ import annotations
@@ -39,24 +46,69 @@ def input_channel_axis(node: ir.Node) -> int | None:
     return None
 
 
-def channel_mean(array: np.ndarray, axis: int) -> np.ndarray:
-    """The mean of `array` over every axis but `axis` (float64)."""
-    moved = np.moveaxis(array.astype(np.float64), axis, 0)
-    return moved.reshape(moved.shape[0], -1).mean(axis=1)
+def mean_reading(node: ir.Node) -> tuple:
+    """How `node` reads its input, as far as its mean input goes: `("channels", axis)`, or
+    `("taps", kernel, strides, pads, dilations)` for a convolution whose taps do not all see
+    the same positions (kernel > 1, a stride, padding)."""
+    axis = input_channel_axis(node)
+    weight = node.inputs[1].shape if len(node.inputs) > 1 else None
+    if node.op_type != "Conv" or weight is None or not all(isinstance(d, int) for d in weight):
+        return ("channels", axis)
+    kernel = tuple(weight[2:])
+    spatial = len(kernel)
+    strides = tuple(node.attributes.get_ints("strides", [1] * spatial))
+    pads = tuple(node.attributes.get_ints("pads", [0] * 2 * spatial))
+    dilations = tuple(node.attributes.get_ints("dilations", [1] * spatial))
+    same = node.attributes.get_string("auto_pad", "NOTSET") not in ("NOTSET", "VALID")
+    if same or (set(kernel) | set(strides) == {1} and not any(pads)):
+        return ("channels", axis)  # auto_pad SAME: the padding is not in the attributes
+    return ("taps", kernel, strides, pads, dilations)
+
+
+def input_mean(array: np.ndarray, reading: tuple) -> np.ndarray:
+    """The mean input of one sample as `reading` (`mean_reading`) says: [C] or [C, *kernel]
+    (float64)."""
+    if reading[0] == "channels":
+        moved = np.moveaxis(array.astype(np.float64), reading[1], 0)
+        return moved.reshape(moved.shape[0], -1).mean(axis=1)
+    _, kernel, strides, pads, dilations = reading
+    spatial = len(kernel)
+    padded = np.pad(
+        array.astype(np.float64),
+        [(0, 0), (0, 0), *zip(pads[:spatial], pads[spatial:], strict=True)],
+    )
+    outputs = [
+        (size - dilation * (k - 1) - 1) // stride + 1
+        for size, k, stride, dilation in zip(
+            padded.shape[2:], kernel, strides, dilations, strict=True
+        )
+    ]
+    means = np.empty((array.shape[1], *kernel))
+    for tap in np.ndindex(*kernel):
+        window = tuple(
+            slice(t * dilation, t * dilation + stride * (n - 1) + 1, stride)
+            for t, dilation, stride, n in zip(tap, dilations, strides, outputs, strict=True)
+        )
+        means[(slice(None), *tap)] = padded[(slice(None), slice(None), *window)].mean(
+            axis=(0, *range(2, 2 + spatial))
+        )
+    return means
 
 
 def output_shift(node: ir.Node, delta: np.ndarray, mean: np.ndarray) -> np.ndarray | None:
-    """ΔW·μ per output channel, for a Conv, Gemm or MatMul weight error `delta`."""
+    """ΔW·μ per output channel, for a Conv, Gemm or MatMul weight error `delta` and the mean
+    input `mean` (per channel, or per channel and tap for a Conv: `input_mean`)."""
     if node.op_type == "Conv":
         groups = node.attributes.get_int("group", 1)
         out_channels, per_group = delta.shape[:2]
-        if mean.size != groups * per_group:
+        if mean.shape[0] != groups * per_group or mean.shape[1:] not in ((), delta.shape[2:]):
             return None
-        per_group_mean = mean.reshape(groups, per_group)[
+        per_group_mean = mean.reshape(groups, per_group, *mean.shape[1:])[
             np.arange(out_channels) * groups // out_channels
         ]
-        summed = delta.reshape(out_channels, per_group, -1).sum(axis=2)
-        return (summed * per_group_mean).sum(axis=1)
+        if mean.ndim == 1:  # every tap sees the channel's mean
+            delta = delta.reshape(out_channels, per_group, -1).sum(axis=2)
+        return (delta * per_group_mean).reshape(out_channels, -1).sum(axis=1)
     transposed = node.op_type == "Gemm" and node.attributes.get_int("transB", 0)
     matrix = delta.T if transposed else delta  # [K, O]
     return None if mean.size != matrix.shape[0] else mean @ matrix

@@ -3,7 +3,8 @@ and the mean input of every weight layer.
 
     before: … → Conv → x → Relu → y → Conv → …          (no ranges)
     after:  the same graph; `y` carries metadata edgec.quant.range = [lo, hi], and the second
-            Conv edgec.quant.input_mean = [E[y] per channel] (`bias_correction.py`)
+            Conv edgec.quant.input_mean = [E[y] per channel] (per channel and kernel tap for a
+            padded or strided k×k conv: `bias_correction.py`)
 
 The tensors are `_policy.tensors_to_quantize`'s. The graph runs in ONNX Runtime on the
 calibration samples (`data`: read by `read_samples` — images or tensors prepared with the
@@ -25,7 +26,7 @@ from edgec.errors import UserError
 from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes.quant import _policy
 from edgec.passes.quant._observe import Samples, observe
-from edgec.passes.quant.bias_correction import channel_mean, input_channel_axis
+from edgec.passes.quant.bias_correction import input_channel_axis, input_mean, mean_reading
 from edgec.passes.quant.ranges import METHODS, Histogram, choose_range
 from edgec.passes.quant.weights import weight_axes
 from edgec.preprocess import Preprocessing, read_model_inputs
@@ -82,9 +83,7 @@ class Calibrate(EdgecPass):
             also=means,
         )
         for node, mean in means.result().items():
-            node.metadata_props[_policy.INPUT_MEAN_KEY] = json.dumps(
-                [round(float(m), 7) for m in mean]
-            )
+            node.metadata_props[_policy.INPUT_MEAN_KEY] = json.dumps(np.round(mean, 7).tolist())
             self.stats["layer_input_means"] += 1
         for value in own:
             _policy.write_range(value, *ranges[value.name])
@@ -99,11 +98,12 @@ class Calibrate(EdgecPass):
 
 
 class InputMeans:
-    """Each weight layer's first input averaged per channel (over the samples and every
-    position), accumulated from the observed values of the samples one at a time."""
+    """Each weight layer's first input averaged per channel (per channel and kernel tap for a
+    convolution with padding or a stride: `bias_correction.mean_reading`) over the samples,
+    accumulated from the observed values of the samples one at a time."""
 
     def __init__(self, layers: list[ir.Node]):
-        self._reads = {n: (n.inputs[0].name, input_channel_axis(n)) for n in layers}
+        self._reads = {n: (n.inputs[0].name, mean_reading(n)) for n in layers}
         self._sums = dict.fromkeys(set(self._reads.values()), 0.0)
         self._count = 0
 
@@ -112,8 +112,8 @@ class InputMeans:
         return sorted({name for name, _ in self._sums})
 
     def add(self, values: dict[str, np.ndarray]) -> None:
-        for name, axis in self._sums:
-            self._sums[(name, axis)] += channel_mean(values[name], axis)
+        for name, reading in self._sums:
+            self._sums[(name, reading)] += input_mean(values[name], reading)
         self._count += 1
 
     def result(self) -> dict[ir.Node, np.ndarray]:

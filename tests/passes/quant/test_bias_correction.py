@@ -12,7 +12,7 @@ from support.onnx_build import model, value_info
 
 from edgec.passes._graph import const_array
 from edgec.passes.quant import _policy
-from edgec.passes.quant.bias_correction import output_shift
+from edgec.passes.quant.bias_correction import input_mean, mean_reading, output_shift
 
 
 def _layer_graph(op: str, with_bias: bool, seed: int = 0):
@@ -24,6 +24,13 @@ def _layer_graph(op: str, with_bias: bool, seed: int = 0):
         inits.append(numpy_helper.from_array(rng.standard_normal((12, 4, 1, 1), np.float32), "w"))
         inputs, x_shape, y_shape = ["x", "w"], [1, 8, 5, 5], [1, 12, 5, 5]
         nodes = [helper.make_node("Conv", [*inputs, *(["b"] if with_bias else [])], ["y"], group=2)]
+    elif op.startswith("Conv"):  # "Conv3x3" (pads 1) or "Conv5x5/2" (pads 2, stride 2), 4×4 map
+        k, stride = (3, 1) if op == "Conv3x3" else (5, 2)
+        inits.append(numpy_helper.from_array(rng.standard_normal((12, 4, k, k), np.float32), "w"))
+        inputs, x_shape, y_shape = ["x", "w"], [1, 8, 4, 4], [1, 12, 4 // stride, 4 // stride]
+        pads, strides = [k // 2] * 4, [stride] * 2
+        operands = [*inputs, *(["b"] if with_bias else [])]
+        nodes = [helper.make_node("Conv", operands, ["y"], group=2, pads=pads, strides=strides)]
     elif op == "Gemm":  # the image flattened to [1, 64] · [12, 64]ᵀ (+ b)
         inits.append(numpy_helper.from_array(rng.standard_normal((12, 64), np.float32), "w"))
         x_shape, y_shape = [1, 4, 4, 4], [1, 12]
@@ -62,18 +69,34 @@ def _mean_output(helpers, m, data, axis):
 
 @pytest.mark.parametrize(
     ("op", "with_bias"),
-    [("Conv", True), ("Conv", False), ("Gemm", True), ("Gemm", False), ("MatMul", True)],
+    [
+        ("Conv", True),
+        ("Conv", False),
+        ("Conv3x3", True),
+        ("Conv5x5/2", False),
+        ("Gemm", True),
+        ("Gemm", False),
+        ("MatMul", True),
+    ],
 )
 def test_quantized_layer_keeps_the_float_mean_output(helpers, tmp_path, op, with_bias):
     float_model = helpers.infer_shapes(_layer_graph(op, with_bias))
     calib, data = _calib(tmp_path, list(float_model.graph.inputs[0].shape))
-    layer = next(n for n in float_model.graph if n.op_type == op)
+    layer = next(n for n in float_model.graph if op.startswith(n.op_type))
     helpers.run_pass("quant::calibrate", float_model, data=calib)
     recorded = np.asarray(json.loads(layer.metadata_props[_policy.INPUT_MEAN_KEY]))
-    axis = 1 if op == "Conv" else -1
-    seen = data if op == "Conv" else data.reshape(len(data), -1, 64)  # what the layer reads
-    want = np.moveaxis(seen, axis, 0).reshape(seen.shape[axis], -1).mean(axis=1)
-    np.testing.assert_allclose(recorded, want, rtol=1e-6)
+    axis = 1 if op.startswith("Conv") else -1
+    if op == "Conv3x3":  # per channel and tap: the mean of what each tap reads, padding as 0
+        padded = np.pad(data, [(0, 0), (0, 0), (1, 1), (1, 1)])
+        want = np.stack(
+            [[padded[:, :, i : i + 4, j : j + 4].mean(axis=(0, 2, 3)) for j in range(3)]
+             for i in range(3)]
+        ).transpose(2, 0, 1)  # fmt: skip
+        np.testing.assert_allclose(recorded, want, rtol=1e-6)
+    elif op != "Conv5x5/2":
+        seen = data if op == "Conv" else data.reshape(len(data), -1, 64)  # what the layer reads
+        want = np.moveaxis(seen, axis, 0).reshape(seen.shape[axis], -1).mean(axis=1)
+        np.testing.assert_allclose(recorded, want, rtol=1e-6)
 
     plain, corrected = helpers.clone(float_model), helpers.clone(float_model)
     _, p = helpers.run_pass("quant::weights", corrected)
@@ -120,3 +143,33 @@ def test_corrected_bias_is_a_new_constant(helpers, tmp_path):
     conv = next(n for n in m.graph if n.op_type == "Conv")
     assert conv.inputs[2].name.endswith("_corrected") and "b" not in m.graph.initializers
     assert const_array(conv.inputs[2]).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"kernel": [3], "strides": [2], "pads": [1, 0], "dilations": [2]},  # 1-D, asymmetric
+        {"kernel": [3, 3], "strides": [2, 1], "pads": [1, 1, 0, 1], "dilations": [1, 1]},
+        {"kernel": [3, 3, 3], "strides": [1, 2, 2], "pads": [1] * 6, "dilations": [1, 1, 1]},
+    ],
+)
+def test_the_tap_means_give_the_exact_mean_output_shift_of_any_conv(helpers, geometry):
+    """ΔW·μ (μ per channel and tap, `input_mean`) equals the mean over samples and output
+    positions of Conv(x, ΔW), whatever the stride, dilation and (asymmetric) padding."""
+    rng = np.random.default_rng(0)
+    spatial = [7, 6, 5][: len(geometry["kernel"])]
+    x = np.abs(rng.standard_normal((3, 4, *spatial))).astype(np.float32) + 0.5
+    delta = rng.standard_normal((6, 2, *geometry["kernel"])).astype(np.float32)  # 2 groups
+    attrs = {k: v for k, v in geometry.items() if k != "kernel"}
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], group=2, **attrs)
+    inits = [numpy_helper.from_array(delta, "w")]
+    net = helpers.infer_shapes(
+        model([conv], [value_info("x", [1, 4, *spatial])], [value_info("y", None)], inits)
+    )
+    node = next(iter(net.graph))
+    reading = mean_reading(node)
+    assert reading[0] == "taps"
+    mean = np.mean([input_mean(sample[None], reading) for sample in x], axis=0)
+    outputs = np.concatenate([helpers.run_ort(net, {"x": sample[None]})[0] for sample in x])
+    want = outputs.swapaxes(0, 1).reshape(6, -1).mean(axis=1)
+    np.testing.assert_allclose(output_shift(node, delta, mean), want, rtol=1e-5, atol=1e-5)
