@@ -34,7 +34,7 @@ def with_runtime(profile: DeviceProfile, runtime: str | None) -> DeviceProfile:
         choices = ", ".join([profile.runtime, *profile.alt_runtimes])
         raise UserError(
             f"target {profile.name} does not run {runtime!r}",
-            f"its runtimes: {choices} (`edgec targets --json` lists each target's)",
+            f"its runtimes: {choices} (`edgec targets` lists each target's)",
         )
     chosen = dataclasses.replace(profile, runtime=runtime)
     unit = unit_for(chosen)
