@@ -73,22 +73,47 @@ def target_support(model: ir.Model) -> dict[str, dict[str, list[str]]]:
     runtime sees it.
 
     A runtime that edgec cannot emit, or whose toolchain is not installed here, gets one
-    entry that says so (`backend_for`'s message) instead of a verdict."""
+    entry that says so (`backend_for`'s message) instead of a verdict, followed by the verdict
+    of the first of the device's other runtimes that edgec emits (`compile --runtime`)."""
     from edgec.errors import UserError
     from edgec.runtimes import backend_for
 
     compiled: dict[str, ir.Model] = {}
+
+    def verdict(profile, backend) -> dict[str, list[str]]:
+        if profile.pipeline not in compiled:
+            compiled[profile.pipeline] = _after_pipeline(model, profile.pipeline)
+        return backend.check(compiled[profile.pipeline], profile)
+
     support = {}
     for name, profile in all_profiles().items():
         try:
             backend = backend_for(profile.runtime, name)
         except UserError as unusable:
-            support[name] = {f"({unusable.message})": []}
+            support[name] = {f"({unusable.message}{_alternative(profile, verdict)})": []}
             continue
-        if profile.pipeline not in compiled:
-            compiled[profile.pipeline] = _after_pipeline(model, profile.pipeline)
-        support[name] = backend.check(compiled[profile.pipeline], profile)
+        support[name] = verdict(profile, backend)
     return support
+
+
+def _alternative(profile, verdict) -> str:
+    """'; with --runtime R: ok' (or R's unsupported ops) for the first of the device's other
+    runtimes that edgec emits and that is usable here; '' when there is none."""
+    from edgec.errors import UserError
+    from edgec.runtime_choice import with_runtime
+    from edgec.runtimes import BACKENDS, backend_for
+
+    for runtime in profile.alt_runtimes:
+        if runtime not in BACKENDS:
+            continue
+        try:
+            backend = backend_for(runtime)
+        except UserError:
+            continue
+        problems = verdict(with_runtime(profile, runtime), backend)
+        found = "ok" if not problems else "unsupported ops: " + ", ".join(sorted(problems))
+        return f"; with --runtime {runtime}: {found}"
+    return ""
 
 
 def _after_pipeline(model: ir.Model, name: str) -> ir.Model:

@@ -282,10 +282,12 @@ def test_inspect_reports_ops_macs_and_targets(m0_build, capsys):
     assert data["stats"]["macs"]["total"] > 79_000_000
     assert data["targets"]["host"] == []
     # Core ML and TensorRT check the graph their own pipeline makes (BatchNorm folded), with
-    # their own rules; a runtime edgec cannot emit is a note, not an op list.
+    # their own rules; a runtime edgec cannot emit is a note, not an op list, with the
+    # verdict of the device's other runtime that edgec emits (compile --runtime)
     assert data["targets"]["iphone-12"] == [] and data["targets"]["jetson-orin-nano"] == []
     assert data["targets"]["pixel-8"] == [
-        "(target pixel-8 wants runtime tflite, which edgec cannot emit yet)"
+        "(target pixel-8 wants runtime tflite, which edgec cannot emit yet; "
+        "with --runtime onnxruntime: ok)"
     ]
     assert main(["inspect", str(m0_build["out"] / "efficientvit_m0.onnx")]) == 0
     text = capsys.readouterr().out
