@@ -60,8 +60,10 @@ def mean_reading(node: ir.Node) -> tuple:
     pads = tuple(node.attributes.get_ints("pads", [0] * 2 * spatial))
     dilations = tuple(node.attributes.get_ints("dilations", [1] * spatial))
     same = node.attributes.get_string("auto_pad", "NOTSET") not in ("NOTSET", "VALID")
+    # 1×1, stride 1, unpadded: its one tap reads every position; auto_pad SAME: the padding
+    # is not in the attributes, so the channel mean stays (the pre-tap approximation)
     if same or (set(kernel) | set(strides) == {1} and not any(pads)):
-        return ("channels", axis)  # auto_pad SAME: the padding is not in the attributes
+        return ("channels", axis)
     return ("taps", kernel, strides, pads, dilations)
 
 
