@@ -137,7 +137,7 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
         if config.measure:  # --no-measure skips every latency figure
             with progress.step("estimating latency on other devices", timings, "estimate"):
                 estimates = device_estimates(
-                    model, latency.get("p50_ms"), latency, artifact.precision
+                    model, latency.get("p50_ms"), latency, artifact.precision, device
                 )
         manifest = {
             **_common_fields(loaded, device, config, requested),

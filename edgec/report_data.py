@@ -33,9 +33,11 @@ def device_estimates(
     measured_ms: float | None = None,
     target_latency: dict[str, Any] | None = None,
     measured_precision: str | None = None,
+    target=None,
 ) -> list[dict[str, Any]]:
     """The compiled graph estimated on every device profile (`edgec.estimate`), by name, each
-    at its default precision.
+    at its default precision. `target` is the profile the compile was for: its row uses it as
+    compiled (with `--runtime`, e.g. the Galaxy S24 on its CPU, not its NPU default).
 
     A profile the cost model cannot price gets `estimate_ms: None` and the reason; the host's
     entry carries `measured_ms` when this compile measured it, and is priced at the precision
@@ -49,7 +51,10 @@ def device_estimates(
 
     known = target_latency if (target_latency or {}).get("method") == "estimated" else {}
     rows = []
-    for name, profile in sorted(all_profiles().items()):
+    profiles = all_profiles()
+    if target is not None:
+        profiles = {**profiles, target.name: target}
+    for name, profile in sorted(profiles.items()):
         measured_here = profile.latency == "measured" and measured_ms is not None
         precision = default_precision(profile.precisions)
         if measured_here and measured_precision:

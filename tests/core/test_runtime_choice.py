@@ -50,6 +50,10 @@ def test_compile_for_android_on_onnx_runtime(capsys, tmp_path):
     # not this machine, and the S24 publishes no CPU peak: no estimate, and it says why
     assert manifest["latency"]["method"] == "none"
     assert "cpu its runtime (onnxruntime)" in manifest["latency"]["reason"]
+    # its row among the other devices is the profile as compiled, not the NPU default
+    (row,) = [r for r in manifest["device_estimates"] if r["device"] == "galaxy-s24"]
+    assert row["runtime"] == "onnxruntime" and row["precision"] == "fp32"
+    assert row["estimate_ms"] is None and "cpu its runtime (onnxruntime)" in row["reason"]
 
 
 def test_targets_lists_the_other_runtimes(capsys):
