@@ -29,7 +29,11 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calib", metavar="PATH", help="calibration data: image folder, .npz images or tensors"
     )
-    p.add_argument("--calib-count", type=int, help="calibration samples to use (default 128)")
+    p.add_argument(
+        "--calib-count",
+        type=int,
+        help="calibration samples to use, spread evenly over the data (default 128)",
+    )
     p.add_argument(
         "--accuracy-budget",
         type=float,
@@ -69,7 +73,11 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ort-format", action="store_true", default=None, help="also write a .ort")
     p.add_argument("--min-ios", help="Core ML deployment target: ios17 (default) or ios18")
     p.add_argument("--verify-images", metavar="PATH", help="images (folder or .npz) to verify on")
-    p.add_argument("--verify-count", type=int, help="how many verification images (default 4)")
+    p.add_argument(
+        "--verify-count",
+        type=int,
+        help="how many verification images, spread evenly over the data (default 4)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -141,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_p.add_argument("directory", help="an `edgec compile` output directory")
     eval_p.add_argument("--data", required=True, help="images (folder/.npz, + labels) or tensors")
     eval_p.add_argument("--reference", help="the float model: a compile output dir or .onnx")
-    eval_p.add_argument("--count", type=int, default=10_000, help="samples to use at most")
+    eval_p.add_argument(
+        "--count",
+        type=int,
+        default=10_000,
+        help="samples to use, spread evenly over the data (default all, at most 10000)",
+    )
     sub.add_parser("zoo", help="list the built-in models")
     sub.add_parser("targets", help="list device profiles and their aliases")
     for p in sub.choices.values():

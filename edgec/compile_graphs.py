@@ -140,7 +140,7 @@ def _calibration_samples(module, specs: list, job: GraphCompile) -> dict[str, li
             job.progress.detail(f"frame {done}/{total}")
 
     with job.progress.step("tracking the calibration frames", job.timings, "calibration_clip"):
-        frames = read_images(Path(config.calib), limit=config.calib_count)
+        frames = read_images(Path(config.calib), config.calib_count, consecutive=True)
         return graph_samples(module, frames, [spec.name for spec in specs], on_frame)
 
 

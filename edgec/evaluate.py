@@ -23,6 +23,7 @@ import numpy as np
 from edgec.errors import UserError
 from edgec.preprocess import read_model_inputs
 from edgec.profile_artifact import read_output_dir
+from edgec.sample_choice import spread
 
 
 def evaluate_directory(
@@ -64,16 +65,25 @@ LABEL_KEYS = ("labels", "class_index")
 
 
 def _labels(data: Path, count: int) -> np.ndarray | None:
+    """The labels of the `count` samples `read_model_inputs` took from `data` (the same
+    indices, spread over the file)."""
     if data.is_dir() or data.suffix != ".npz":
         return None
     with np.load(data, allow_pickle=False) as archive:
         key = next((k for k in LABEL_KEYS if k in archive), None)
         if key is None:
             return None
-        labels = archive[key][:count]
-    if len(labels) != count:
-        raise UserError(f"{data} has {len(labels)} labels for {count} samples")
-    return labels
+        labels, total = archive[key], _stored_samples(archive)
+    if len(labels) != total:
+        raise UserError(f"{data} has {len(labels)} labels for {total} samples")
+    return labels[spread(total, count)]
+
+
+def _stored_samples(archive) -> int:
+    """How many samples an .npz that `read_model_inputs` reads holds."""
+    if "offsets" in archive:
+        return len(archive["offsets"]) - 1
+    return len(archive["images"] if "images" in archive else archive["inputs"])
 
 
 def _reference_path(reference: Path) -> Path:

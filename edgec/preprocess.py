@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgec.errors import UserError
+from edgec.sample_choice import spread
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -96,10 +97,14 @@ class Preprocessing:
         return out
 
 
-def read_images(path: Path, limit: int | None = None) -> list[np.ndarray]:
+def read_images(
+    path: Path, limit: int | None = None, consecutive: bool = False
+) -> list[np.ndarray]:
     """Read RGB images (H×W×3 uint8, any size) from a folder of image files or an `.npz`.
 
     The `.npz` may hold `images` (N×H×W×3 uint8) or JPEGs back to back (`jpeg` + `offsets`).
+    `limit` images are taken spread over the whole file (`edgec.sample_choice.spread`), or
+    the first `limit` in order when `consecutive` (a video clip's frames).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -114,7 +119,7 @@ def read_images(path: Path, limit: int | None = None) -> list[np.ndarray]:
                 f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}",
                 "point at a folder that holds image files",
             )
-        for file in files[:limit]:
+        for file in _pick(files, limit, consecutive):
             try:
                 decoded.append(np.asarray(Image.open(file).convert("RGB")))
             except (UnidentifiedImageError, OSError) as exc:
@@ -127,13 +132,19 @@ def read_images(path: Path, limit: int | None = None) -> list[np.ndarray]:
     except (ValueError, OSError) as exc:
         raise UserError(f"{path} is not a readable .npz/.npy: {exc}", "use np.savez") from exc
     if "images" in data:
-        return list(np.asarray(data["images"][:limit], np.uint8))
+        return list(_pick(_checked_images(data["images"], path), limit, consecutive))
     if "jpeg" in data and "offsets" in data:
         jpeg, offsets = data["jpeg"], data["offsets"]
-        count = len(offsets) - 1 if limit is None else min(limit, len(offsets) - 1)
-        for i in range(count):
+        for i in _pick(range(len(offsets) - 1), limit, consecutive):
             blob = io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())
-            decoded.append(np.asarray(Image.open(blob).convert("RGB")))
+            try:
+                decoded.append(np.asarray(Image.open(blob).convert("RGB")))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise UserError(
+                    f"image {i} of {path} (bytes {offsets[i]}–{offsets[i + 1]} of `jpeg`) is "
+                    f"not a readable image: {exc}",
+                    "store each encoded file whole, with `offsets[i]` where image i starts",
+                ) from exc
         return decoded
     raise UserError(
         f"{path} holds neither `images` nor `jpeg`+`offsets`",
@@ -141,10 +152,34 @@ def read_images(path: Path, limit: int | None = None) -> list[np.ndarray]:
     )
 
 
+def _checked_images(images: np.ndarray, path: Path) -> np.ndarray:
+    """`images` of an .npz as they are when N×H×W×3 uint8; anything else would be read wrong
+    (float pixels cast to uint8 become black, grey or RGBA arrays mis-broadcast)."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise UserError(
+            f"`images` in {path} is {images.dtype} of shape {list(images.shape)}; edgec reads "
+            "N×H×W×3 uint8 RGB images there",
+            "store RGB pixels 0–255 as np.uint8 (grey: repeat the channel 3 times; RGBA: drop "
+            "alpha), or model-ready float32 tensors under the key `inputs`",
+        )
+    return images
+
+
+def _pick(items: Sequence, limit: int | None, consecutive: bool):
+    """`limit` of `items`: the first ones when `consecutive`, else spread over all of them."""
+    if consecutive:
+        return items[:limit]
+    indices = spread(len(items), limit)
+    if isinstance(items, np.ndarray):
+        return items[indices]
+    return [items[i] for i in indices]
+
+
 def read_model_inputs(
     path: Path, preprocessing: Preprocessing, count: int, purpose: str = "input data"
 ) -> np.ndarray:
-    """Up to `count` model-ready samples (N×C×H×W or N×C×D×H×W float32) from `path`.
+    """Up to `count` model-ready samples (N×C×H×W or N×C×D×H×W float32) from `path`, spread
+    evenly over it (`edgec.sample_choice`).
 
     `path` is a folder of images or an `.npz` of uint8 images (`images`, or `jpeg` +
     `offsets`), prepared with `preprocessing`; or an `.npz` (key `inputs`, or its only array)
@@ -165,13 +200,18 @@ def read_model_inputs(
         if not images:
             raise UserError(f"{purpose} {path} holds no images")
         return preprocessing.apply(images)
-    tensors = tensors[:count]
+    tensors = _pick(tensors, count, consecutive=False)
     want = tuple(preprocessing.input_size)
     if tensors.shape[1:] != want or not len(tensors):
         raise UserError(
             f"{purpose} tensors in {path} have shape {list(tensors.shape)}; the model takes "
             f"N×{'×'.join(map(str, want))}",
             "store model-ready float32 inputs of that shape, or give uint8 images instead",
+        )
+    if not np.all(np.isfinite(tensors)):
+        raise UserError(
+            f"{purpose} tensors in {path} hold NaN or infinite values",
+            "store finite model-ready float32 inputs",
         )
     return np.ascontiguousarray(tensors, dtype=np.float32)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import UserError
+from edgec.sample_choice import spread
 
 Feeds = dict[str, np.ndarray]
 
@@ -41,18 +42,20 @@ def is_feeds_file(path: Path) -> bool:
 
 
 def load_feeds(path: Path, inputs: Sequence[str], count: int, purpose: str) -> list[Feeds]:
-    """The first `count` samples of `path`, each with a feed for every name in `inputs`."""
+    """`count` samples of `path` spread over it (`edgec.sample_choice`), each with a feed for
+    every name in `inputs`."""
     with np.load(path, allow_pickle=False) as data:
         by_index: dict[int, Feeds] = {}
         for key in data.files:
             index, name = key.split("/", 1)
             by_index.setdefault(int(index), {})[name] = data[key]
-    samples = [by_index[i] for i in sorted(by_index)[:count]]
-    for i, feeds in enumerate(samples):
-        missing = [name for name in inputs if name not in feeds]
+    indices = sorted(by_index)
+    chosen = [indices[i] for i in spread(len(indices), count)]
+    for i in chosen:
+        missing = [name for name in inputs if name not in by_index[i]]
         if missing:
             raise UserError(
                 f"{purpose} {path}: sample {i} has no feed for input(s) {missing}",
                 f"store one `<index>/<input>` array per input: {', '.join(inputs)}",
             )
-    return [{name: feeds[name] for name in inputs} for feeds in samples]
+    return [{name: by_index[i][name] for name in inputs} for i in chosen]

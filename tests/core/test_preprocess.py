@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from edgec.errors import UserError
-from edgec.preprocess import Preprocessing, read_images, synthetic_images
+from edgec.preprocess import Preprocessing, read_images, read_model_inputs, synthetic_images
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -40,6 +40,33 @@ def test_read_images_from_folder_and_npz(tmp_path):
     assert len(read_images(tmp_path / "x.npz", limit=2)) == 2
 
 
+def test_a_capped_read_takes_images_spread_over_the_data_or_a_clip_in_order(tmp_path):
+    """A file stored class by class still gives every class; a clip keeps its first frames."""
+    stored = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((10, 4, 4, 3), np.uint8)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i, image in enumerate(stored):
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+    np.savez(tmp_path / "images.npz", images=stored)
+    for path in (folder, tmp_path / "images.npz"):
+        assert [int(x[0, 0, 0]) for x in read_images(path, limit=4)] == [0, 2, 5, 7]
+        got = read_images(path, limit=4, consecutive=True)
+        assert [int(x[0, 0, 0]) for x in got] == [0, 1, 2, 3]
+    tensors = tmp_path / "tensors.npy"
+    np.save(tensors, np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 3, 2, 2)))
+    pre = Preprocessing(input_size=(3, 2, 2))
+    assert read_model_inputs(tensors, pre, 4)[:, 0, 0, 0].tolist() == [0, 2, 5, 7]
+
+
+def test_a_capped_read_of_jpegs_back_to_back_takes_them_spread_over_the_file():
+    everything = read_images(SHARED / "data" / "imagenet_samples.npz")
+    spread_three = read_images(SHARED / "data" / "imagenet_samples.npz", limit=3)
+    for got, index in zip(
+        spread_three, [0, len(everything) // 3, 2 * len(everything) // 3], strict=True
+    ):
+        np.testing.assert_array_equal(got, everything[index])
+
+
 @pytest.mark.skipif(not (SHARED / "data").exists(), reason="../shared/data is not present")
 def test_read_jpeg_npz_of_the_shared_imagenet_samples():
     images = read_images(SHARED / "data" / "imagenet_samples.npz", limit=3)
@@ -54,3 +81,27 @@ def test_bad_image_inputs_are_user_errors(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="not a readable"):
         read_images(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize(
+    "images",
+    [
+        np.random.default_rng(0).random((2, 8, 8, 3)),  # float pixels: would be cast to black
+        np.zeros((2, 8, 8), np.uint8),  # grey
+        np.zeros((2, 8, 8, 4), np.uint8),  # RGBA
+    ],
+)
+def test_images_an_npz_holds_in_another_form_are_refused_not_misread(tmp_path, images):
+    np.savez(tmp_path / "x.npz", images=images)
+    with pytest.raises(UserError, match=r"N×H×W×3 uint8"):
+        read_images(tmp_path / "x.npz")
+
+
+def test_an_undecodable_jpeg_and_non_finite_tensors_are_user_errors(tmp_path):
+    jpeg = np.frombuffer(b"\xff\xd8 this is not a JPEG" * 4, np.uint8)
+    np.savez(tmp_path / "jpeg.npz", jpeg=jpeg, offsets=np.array([0, 40, len(jpeg)]))
+    with pytest.raises(UserError, match=r"image 0 of .* is not a readable image"):
+        read_images(tmp_path / "jpeg.npz")
+    np.save(tmp_path / "nan.npy", np.full((2, 3, 4, 4), np.nan, np.float32))
+    with pytest.raises(UserError, match="NaN or infinite"):
+        read_model_inputs(tmp_path / "nan.npy", Preprocessing(input_size=(3, 4, 4)), 2)

@@ -17,12 +17,19 @@ def test_feeds_round_trip_in_order_with_shapes_that_vary(tmp_path):
     path = tmp_path / "feeds.npz"
     save_feeds(path, samples)
     assert is_feeds_file(path)
-    loaded = load_feeds(path, ["features", "bank"], count=11, purpose="calibration data")
-    assert len(loaded) == 11
-    for want, got in zip(samples, loaded, strict=False):
+    loaded = load_feeds(path, ["features", "bank"], count=12, purpose="calibration data")
+    assert len(loaded) == 12
+    for want, got in zip(samples, loaded, strict=True):
         assert list(got) == ["features", "bank"]
         for name in want:
             np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_a_capped_load_takes_samples_spread_over_the_file(tmp_path):
+    path = tmp_path / "feeds.npz"
+    save_feeds(path, [{"x": np.full(1, i, np.float32)} for i in range(12)])
+    loaded = load_feeds(path, ["x"], count=4, purpose="--calib")
+    assert [float(feeds["x"][0]) for feeds in loaded] == [0, 3, 6, 9]
 
 
 def test_other_files_are_not_feeds_and_a_missing_input_is_named(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from edgec.cli import main
 from edgec.device_profile import host_facts
 from edgec.passes.quant.ort_slow_int8 import REASON
+from edgec.sample_choice import spread
 
 # ORT on x86: the 3-channel 3×3 conv1 runs float (quant::ort_slow_int8)
 X86 = host_facts()["machine"] == "x86_64"
@@ -133,6 +134,11 @@ def test_eval_reports_accuracy_agreement_and_cosine(tmp_path, capsys, onnx_model
     capsys.readouterr()
     argv = ["eval", str(w8), "--data", str(imagenet_style), "--json"]
     assert main(argv) == 0 and json.loads(capsys.readouterr().out)["top1"] == result["top1"]
+    capsys.readouterr()  # --count takes samples spread over the file, with their own labels
+    assert main(["eval", str(fp32), "--data", str(data), "--count", "2", "--json"]) == 0
+    capped, chosen = json.loads(capsys.readouterr().out), spread(len(x), 2)
+    assert capped["samples"] == 2 and chosen.tolist() != [0, 1]
+    assert capped["top1"] == float(np.mean(labels[chosen] == _argmax(fp32, x[chosen])))
     assert main(["eval", str(tmp_path), "--data", str(data)]) == 2  # not an output directory
 
 
