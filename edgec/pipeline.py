@@ -261,10 +261,22 @@ PASSES_HINT = "rerun with --verify --dump-ir DIR to find the pass that changed t
 
 
 def _reference(loaded, model: ir.Model, checker: GraphChecker):
-    """PyTorch's outputs; for an ONNX input, the given graph's own outputs."""
+    """PyTorch's outputs; for an ONNX input, the given graph's own outputs. NaN in them stops
+    the compile: a broken model would otherwise match its broken artifact exactly."""
     if loaded.module is None:
-        return checker.run(model)
-    return checker.torch_reference(loaded.module, [v.name for v in model.graph.outputs])
+        reference, source = checker.run(model), "the given ONNX graph's"
+    else:
+        names = [v.name for v in model.graph.outputs]
+        reference, source = checker.torch_reference(loaded.module, names), "PyTorch's"
+    for name, values in reference.items():
+        if np.isnan(values).any():
+            raise UserError(
+                f"{source} output {name!r} on the verification inputs holds NaN "
+                f"({int(np.isnan(values).sum())} of {values.size} values): the model is "
+                "broken, and an artifact that matches it would be too",
+                "check the weights (and inputs: --verify-images) for NaN or overflow",
+            )
+    return reference
 
 
 def _pass_ids(device: DeviceProfile, config: CompileConfig) -> list[str]:

@@ -78,7 +78,8 @@ def load_strict(
     arch: str,
     remapped_from: str | None = None,
 ) -> None:
-    """Load every key exactly; any missing, unexpected or mis-shaped key raises, naming them.
+    """Load every key exactly; any missing, unexpected or mis-shaped key raises, naming them,
+    and so does a tensor holding NaN.
 
     `remapped_from="official"` says the keys were converted from the official layout, so the
     error says that the names it lists are timm's.
@@ -100,6 +101,14 @@ def load_strict(
                 "head.linear.*)"
             )
         raise CheckpointMismatchError(arch, missing, unexpected, mismatched, hint)
+    broken = [k for k, v in state_dict.items() if v.is_floating_point() and v.isnan().any()]
+    if broken:
+        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        raise ModelLoadError(
+            f"the checkpoint holds NaN values in {len(broken)} tensor(s): {shown}",
+            "the weights are broken (e.g. a diverged training run): give a checkpoint saved "
+            "before the NaNs appeared",
+        )
     model.load_state_dict(state_dict, strict=True)
 
 

@@ -4,8 +4,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from edgec.cli import main
 
@@ -107,6 +110,38 @@ def test_corrupt_checkpoint_is_a_user_error(capsys, tmp_path):
     )
     assert code == 2 and not out.exists()
     assert "Traceback" not in err
+
+
+def test_a_checkpoint_holding_nan_is_refused_naming_the_tensor(capsys, tmp_path):
+    from edgec.models import create
+
+    state = create("efficientvit_m0").state_dict()
+    state["head.linear.weight"][3, 7] = float("nan")
+    torch.save(state, tmp_path / "diverged.pth")
+    out = tmp_path / "out"
+    argv = ["compile", str(tmp_path / "diverged.pth"), "--arch", "efficientvit_m0"]
+    code, _, err = run_cli(capsys, *argv, "--out", str(out))
+    assert code == 2 and "NaN values in 1 tensor(s): head.linear.weight" in err
+    assert not out.exists()
+
+
+def test_a_model_whose_own_output_is_nan_gets_no_artifact(capsys, tmp_path):
+    """A broken graph would match its broken artifact exactly; the compile stops instead."""
+    weight = np.full((4, 3, 1, 1), np.nan, np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        "broken",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "m.onnx"
+    )
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "compile", str(tmp_path / "m.onnx"), "--out", str(out))
+    assert code == 2 and "output 'y' on the verification inputs holds NaN" in err
+    assert not out.exists()
 
 
 def test_bad_config_file(capsys, tmp_path):
