@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 from typing import Any
 
 from edgec import __version__
 from edgec.errors import EdgecError
+from edgec.json_text import json_text
 
 
 def _compile_args(p: argparse.ArgumentParser) -> None:
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(result: Any, as_json: bool) -> None:
-    text = json.dumps(result.data, indent=2, default=str) if as_json else result.text
+    text = json_text(result.data, indent=2) if as_json else result.text
     try:
         print(text)
     except BrokenPipeError:  # `edgec zoo | head`: the reader left; that is not an error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -14,6 +13,7 @@ from typing import Any
 
 from edgec.artifact import file_entries
 from edgec.errors import UserError
+from edgec.json_text import json_text
 
 
 def slug(name: str) -> str:
@@ -62,5 +62,5 @@ def write_manifest_and_report(stage: Path, manifest: dict[str, Any]) -> None:
     write_report_files(stage, manifest)
     (stage / "report.md").write_text(render_report(manifest), encoding="utf-8")
     manifest["files"] = file_entries(stage)
-    text = json.dumps(manifest, indent=2, default=str)
+    text = json_text(manifest, indent=2)
     (stage / "manifest.json").write_text(text + "\n", encoding="utf-8")

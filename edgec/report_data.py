@@ -17,10 +17,10 @@ is left out and report.json says why).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from edgec.json_text import json_text
 from edgec.report_charts import Bar, bar_chart, save_png
 
 BY_OP_PNG = "latency_by_op.png"
@@ -145,7 +145,7 @@ def write_report_files(stage: Path, manifest: dict[str, Any]) -> None:
     data["charts"] = sorted(charts)
     for name, image in charts.items():
         save_png(image, stage / name)
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    text = json_text(data, indent=2, sort_keys=True)
     (stage / REPORT_JSON).write_text(text + "\n", encoding="utf-8")
 
 
