@@ -82,6 +82,11 @@ def create_with_info(
     **config: Any,
 ) -> tuple[torch.nn.Module, ModelInfo]:
     """Like `create`, and also returns the `ModelInfo` record (also set as `model.edgec_info`)."""
+    if num_classes is not None and num_classes < 0:
+        raise UserError(
+            f"--num-classes {num_classes}: a model has at least 1 class",
+            "give the number of classes of the fine-tuned head (0: no classifier, as in timm)",
+        )
     arch = resolve_name(name)
     native = arch in NATIVE
     layout = None if native else layout_for(arch)
