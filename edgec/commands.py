@@ -276,5 +276,6 @@ def eval_command(args) -> CommandResult:
         Path(args.data),
         Path(args.reference) if args.reference else None,
         args.count,
+        Progress(enabled=not (args.quiet or args.json)),
     )
     return CommandResult(data.pop("text"), data)

@@ -2,7 +2,7 @@
 
 The artifact in DIR (an `edgec compile` output) and the float reference REF (another compile
 output directory, e.g. the fp32 one, or an `.onnx`) run in ONNX Runtime on the samples of
-FILE, prepared as `edgec.preprocess.read_model_inputs` describes (images with the model's
+FILE, a chunk at a time (`edgec.preprocess.open_model_inputs`: images with the model's
 recorded preprocessing, or model-ready float32 tensors). Reported:
 
 - classifiers (N×classes outputs): top-1 accuracy when FILE has `labels` (or `class_index`,
@@ -21,41 +21,46 @@ from typing import Any
 import numpy as np
 
 from edgec.errors import UserError
-from edgec.preprocess import read_model_inputs
+from edgec.eval_metrics import EvalTally
+from edgec.preprocess import open_model_inputs
 from edgec.profile_artifact import read_output_dir
+from edgec.progress import Progress
 from edgec.sample_choice import spread
+
+CHUNK = 64  # samples prepared and run at a time
 
 
 def evaluate_directory(
-    directory: Path, data: Path, reference: Path | None = None, count: int = 10_000
+    directory: Path,
+    data: Path,
+    reference: Path | None = None,
+    count: int = 10_000,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The metrics above as a dict (`text`: the lines a person reads)."""
     out = read_output_dir(Path(directory))
-    samples = read_model_inputs(Path(data), out.preprocessing, count, "--data")
-    labels = _labels(Path(data), len(samples))
-    outputs = _run(out.artifact, out.model_input["name"], samples)
-    result: dict[str, Any] = {"artifact": str(out.artifact), "samples": len(samples)}
+    inputs = open_model_inputs(Path(data), out.preprocessing, count, "--data")
+    labels = _labels(Path(data), inputs.count)
+    result: dict[str, Any] = {"artifact": str(out.artifact), "samples": inputs.count}
+    artifact = _Runner(out.artifact, out.model_input["name"])
     ref = None
     if reference is not None:
         ref_path = _reference_path(Path(reference))
         result["reference"] = str(ref_path)
-        ref = _run(ref_path, out.model_input["name"], samples)
-        result["cosine_mean"] = float(np.mean(_cosines(ref, outputs)))
-        result["cosine_min"] = float(np.min(_cosines(ref, outputs)))
-    if outputs.ndim == 2:
-        if labels is not None:
-            result["top1"] = float((outputs.argmax(1) == labels).mean())
-            if ref is not None:
-                result["reference_top1"] = float((ref.argmax(1) == labels).mean())
-        if ref is not None:
-            result["top1_agreement"] = float((outputs.argmax(1) == ref.argmax(1)).mean())
-    elif outputs.ndim >= 4:
-        classes = outputs.shape[1]
-        masks = outputs.argmax(1)
-        if ref is not None:
-            result["vs_reference"] = _overlap(masks, ref.argmax(1), classes)
-        if labels is not None:
-            result["vs_labels"] = _overlap(masks, labels, classes)
+        ref = _Runner(ref_path, out.model_input["name"])
+    tally, classifier = EvalTally(), False
+    progress = progress or Progress(enabled=False)
+    every = max(1, -(-inputs.count // CHUNK) // 10)  # about ten progress lines
+    with progress.step(f"running {inputs.count} samples", {}, "eval"):
+        for start, batch in inputs.chunks(CHUNK):
+            got = artifact.run(batch)
+            classifier = got.ndim == 2
+            chunk_labels = labels[start : start + len(batch)] if labels is not None else None
+            tally.add(got, ref.run(batch) if ref is not None else None, chunk_labels)
+            done = start + len(batch)
+            if done == inputs.count or (start // CHUNK) % every == every - 1:
+                progress.detail(f"{done}/{inputs.count}")
+    result |= tally.result(ref is not None, labels is not None, classifier)
     result["text"] = "\n".join(f"{k}: {v}" for k, v in result.items())
     return result
 
@@ -97,29 +102,18 @@ def _reference_path(reference: Path) -> Path:
     )
 
 
-def _run(path: Path, input_name: str, samples: np.ndarray) -> np.ndarray:
-    from edgec.runtimes import ort
+class _Runner:
+    """An ONNX Runtime session of one model at batch 1 (the size artifacts are exported at)."""
 
-    runner = ort.load(path, threads=1)
-    name = runner.input_names[0] if input_name not in runner.input_names else input_name
-    first = runner.output_names[0]
-    return np.concatenate([runner.run({name: s[None]})[first] for s in samples])
+    def __init__(self, path: Path, input_name: str):
+        from edgec.runtimes import ort
 
+        self.runner = ort.load(path, threads=1)
+        names = self.runner.input_names
+        self.input = input_name if input_name in names else names[0]
+        self.output = self.runner.output_names[0]
 
-def _cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
-    a, b = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.sum(a * b, 1) / np.maximum(norms, 1e-30)
-
-
-def _overlap(pred: np.ndarray, truth: np.ndarray, classes: int) -> dict[str, float]:
-    """Mean IoU and mean Dice over the classes present in either mask."""
-    ious, dices = [], []
-    for c in range(classes):
-        p, t = pred == c, truth == c
-        union, total = np.logical_or(p, t).sum(), p.sum() + t.sum()
-        if union:
-            inter = np.logical_and(p, t).sum()
-            ious.append(inter / union)
-            dices.append(2 * inter / total)
-    return {"miou": float(np.mean(ious)), "dice": float(np.mean(dices))}
+    def run(self, samples: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [self.runner.run({self.input: s[None]})[self.output] for s in samples]
+        )

@@ -7,9 +7,10 @@ images into model-ready tensors (verification, calibration), and documented for 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,13 @@ def read_images(
     `limit` images are taken spread over the whole file (`edgec.sample_choice.spread`), or
     the first `limit` in order when `consecutive` (a video clip's frames).
     """
-    from PIL import Image, UnidentifiedImageError
+    return [load() for load in _pick(_image_loaders(Path(path)), limit, consecutive)]
 
-    path = Path(path)
+
+def _image_loaders(path: Path) -> list[Callable[[], np.ndarray]]:
+    """One loader per image `path` stores, in stored order; nothing is decoded yet."""
     if not path.exists():
         raise UserError(f"image data {path} does not exist", "give a folder of images or an .npz")
-    decoded: list[np.ndarray] = []
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -119,37 +121,44 @@ def read_images(
                 f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}",
                 "point at a folder that holds image files",
             )
-        for file in _pick(files, limit, consecutive):
-            try:
-                decoded.append(np.asarray(Image.open(file).convert("RGB")))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise UserError(
-                    f"cannot read image {file}: {exc}", "remove or fix that file"
-                ) from exc
-        return decoded
+        return [
+            functools.partial(_decode, file, f"image {file}", "remove or fix that file")
+            for file in files
+        ]
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise UserError(f"{path} is not a readable .npz/.npy: {exc}", "use np.savez") from exc
     if "images" in data:
-        return list(_pick(_checked_images(data["images"], path), limit, consecutive))
+        images = _checked_images(data["images"], path)
+        return [functools.partial(images.__getitem__, i) for i in range(len(images))]
     if "jpeg" in data and "offsets" in data:
         jpeg, offsets = data["jpeg"], data["offsets"]
-        for i in _pick(range(len(offsets) - 1), limit, consecutive):
-            blob = io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())
-            try:
-                decoded.append(np.asarray(Image.open(blob).convert("RGB")))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise UserError(
-                    f"image {i} of {path} (bytes {offsets[i]}–{offsets[i + 1]} of `jpeg`) is "
-                    f"not a readable image: {exc}",
-                    "store each encoded file whole, with `offsets[i]` where image i starts",
-                ) from exc
-        return decoded
+        return [
+            functools.partial(
+                _decode,
+                jpeg[offsets[i] : offsets[i + 1]],
+                f"image {i} of {path} (bytes {offsets[i]}–{offsets[i + 1]} of `jpeg`)",
+                "store each encoded file whole, with `offsets[i]` where image i starts",
+            )
+            for i in range(len(offsets) - 1)
+        ]
     raise UserError(
         f"{path} holds neither `images` nor `jpeg`+`offsets`",
         "store N×H×W×3 uint8 RGB images under the key `images`",
     )
+
+
+def _decode(source: Path | np.ndarray, what: str, hint: str) -> np.ndarray:
+    """An encoded image (a file, or its bytes as a uint8 array) as H×W×3 uint8 RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, np.ndarray):
+        source = io.BytesIO(source.tobytes())
+    try:
+        return np.asarray(Image.open(source).convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{what} is not a readable image: {exc}", hint) from exc
 
 
 def _checked_images(images: np.ndarray, path: Path) -> np.ndarray:
@@ -175,11 +184,33 @@ def _pick(items: Sequence, limit: int | None, consecutive: bool):
     return [items[i] for i in indices]
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """Model-ready samples of a data file, prepared a chunk at a time: evaluating 10,000
+    images holds one chunk of float tensors, not 10,000 (6 GB at 3×224×224)."""
+
+    count: int
+    prepare: Callable[[int, int], np.ndarray]  # (start, stop) → those samples, float32
+
+    def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(index of the first sample, up to `size` samples) until all are given."""
+        for start in range(0, self.count, size):
+            yield start, self.prepare(start, min(start + size, self.count))
+
+
 def read_model_inputs(
     path: Path, preprocessing: Preprocessing, count: int, purpose: str = "input data"
 ) -> np.ndarray:
     """Up to `count` model-ready samples (N×C×H×W or N×C×D×H×W float32) from `path`, spread
-    evenly over it (`edgec.sample_choice`).
+    evenly over it (`edgec.sample_choice`); `open_model_inputs` says which files it reads."""
+    inputs = open_model_inputs(path, preprocessing, count, purpose)
+    return inputs.prepare(0, inputs.count)
+
+
+def open_model_inputs(
+    path: Path, preprocessing: Preprocessing, count: int, purpose: str = "input data"
+) -> ModelInputs:
+    """Up to `count` samples of `path`, spread evenly over it, to prepare chunk by chunk.
 
     `path` is a folder of images or an `.npz` of uint8 images (`images`, or `jpeg` +
     `offsets`), prepared with `preprocessing`; or an `.npz` (key `inputs`, or its only array)
@@ -196,10 +227,12 @@ def read_model_inputs(
         )
     tensors = _float_tensors(path, purpose)
     if tensors is None:
-        images = read_images(path, limit=count)
-        if not images:
+        loaders = _pick(_image_loaders(path), count, consecutive=False)
+        if not loaders:
             raise UserError(f"{purpose} {path} holds no images")
-        return preprocessing.apply(images)
+        return ModelInputs(
+            len(loaders), lambda a, b: preprocessing.apply([load() for load in loaders[a:b]])
+        )
     tensors = _pick(tensors, count, consecutive=False)
     want = tuple(preprocessing.input_size)
     if tensors.shape[1:] != want or not len(tensors):
@@ -213,7 +246,9 @@ def read_model_inputs(
             f"{purpose} tensors in {path} hold NaN or infinite values",
             "store finite model-ready float32 inputs",
         )
-    return np.ascontiguousarray(tensors, dtype=np.float32)
+    return ModelInputs(
+        len(tensors), lambda a, b: np.ascontiguousarray(tensors[a:b], dtype=np.float32)
+    )
 
 
 def _float_tensors(path: Path, purpose: str) -> np.ndarray | None:
