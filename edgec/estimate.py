@@ -252,7 +252,8 @@ def _host_constants(profile: DeviceProfile, precision: str, threads: int):
         compute_scale=1.0,
         memory_scale=1.0,
         overhead_us=min(measured.fixed_cost_us(precision).values()),
-        how=f"micro-benchmarks on this CPU at first use, cached in {cache_dir()}",
+        how=f"micro-benchmarks on this CPU at first use ({measured.measured_at}), cached in "
+        f"{cache_dir()}",
         expected_error=host_expected_error(),
     )
     return hardware, calibration, measured, measured.call_us / 1e3

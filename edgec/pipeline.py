@@ -38,6 +38,7 @@ VOLATILE_FIELDS = [
     "timings",
     "latency",
     "device_estimates[].measured_ms",
+    "device_estimates[].note",
     "passes[].seconds",
     "files[report.md]",
     "files[report.json]",

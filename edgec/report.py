@@ -238,7 +238,8 @@ def _devices(rows: list[dict[str, Any]]) -> list[str]:
             f"| {r['device']} | {r['precision']} | {_ms(r.get('estimate_ms'))} | {error} "
             f"| {_ms(r.get('measured_ms'))} |"
         )
-    return lines
+    notes = [f"- {r['device']}: {r['note']}" for r in rows if r.get("note")]
+    return lines + (["", *notes] if notes else [])
 
 
 def _ms(value: float | None) -> str:

@@ -115,6 +115,18 @@ def test_device_estimates_price_every_profile(monkeypatch, tmp_path):
     assert quantized["iphone-15-pro"] == next(r for r in rows if r["device"] == "iphone-15-pro")
     int_only = {r["device"]: r for r in device_estimates(_matmul_model(), 0.5, None, "int-only")}
     assert int_only["host"]["estimate_ms"] is None and "int-only" in int_only["host"]["reason"]
+    # a measurement outside the estimate's expected error says why and what to do
+    assert (
+        "micro-benchmarks on this CPU" in host["calibration"]
+        and str(tmp_path) in host["calibration"]
+    )
+    for factor, noted in ((1.0, False), (3.0, True)):
+        rows = device_estimates(_matmul_model(), measured_ms=factor * host["estimate_ms"])
+        row = next(r for r in rows if r["device"] == "host")
+        assert ("note" in row) == noted
+    assert (
+        row["note"].startswith("measured +200 % off the estimate") and str(tmp_path) in row["note"]
+    )
 
 
 def test_the_targets_own_estimate_is_reused_for_its_row(monkeypatch):
