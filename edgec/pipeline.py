@@ -59,6 +59,8 @@ def compile_model(config: CompileConfig, progress: Progress | None = None) -> di
     if config.min_ios and runtime.NAME != "coreml":
         raise UserError("--min-ios applies to Core ML targets", "drop it, or target an iPhone")
     out_dir = Path(config.out) if config.out else default_out_dir(config.model, device.name)
+    if config.dump_ir:
+        _writable_dump_dir(Path(config.dump_ir))
     timings: dict[str, float] = {}
     # Staging first: an unwritable output fails in a second, not after a minute of export.
     with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="edgec-") as scratch:
@@ -259,6 +261,17 @@ EXPORT_HINT = (
     "dynamo=False) and compile that file, or report the model"
 )
 PASSES_HINT = "rerun with --verify --dump-ir DIR to find the pass that changed the outputs"
+
+
+def _writable_dump_dir(path: Path) -> None:
+    """Create `--dump-ir`'s folder now: an unwritable one fails before a minute of export."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write --dump-ir {path}: {exc.strerror or exc}",
+            "give a writable folder for the per-pass graphs",
+        ) from None
 
 
 def _reference(loaded, model: ir.Model, checker: GraphChecker):

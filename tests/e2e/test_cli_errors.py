@@ -54,6 +54,7 @@ def test_zoo_lists_the_three_timm_families(capsys):
         (["compile", "segformer3d", "--input-size", "3,64,64"], "does not fit segformer3d"),
         (["compile", "segformer3d", "--input-size", "4,48,32,32"], "divisible by 32"),
         (["compile", "efficientvit_m0", "--num-classes", "-1"], "at least 1 class"),
+        (["compile", "efficientvit_m0", "--dump-ir", "/proc/edgec-dump"], "cannot write --dump-ir"),
         (["profile", "/nonexistent-dir"], "no manifest.json"),
     ],
 )
