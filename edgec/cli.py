@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     profile_p.add_argument(
         "--device", help="estimate latency on this target with the cost model (no measuring)"
     )
+    profile_p.add_argument(
+        "--runtime",
+        help="with --device: estimate for one of the device's other runtimes, e.g. onnxruntime",
+    )
     profile_p.add_argument("--precision", help="precision of the estimate (default: the target's)")
     profile_p.add_argument(
         "--tensorrt-profile",

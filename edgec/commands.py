@@ -164,9 +164,14 @@ def inspect_command(args) -> CommandResult:
 def profile_command(args) -> CommandResult:
     from edgec.profile_artifact import profile_directory, tensorrt_profile
 
+    if args.runtime and not args.device:
+        raise UserError(
+            "--runtime goes with --device: it picks the runtime the estimate is for",
+            "e.g. edgec profile DIR --device android --runtime qnn",
+        )
     if args.device:
         return _estimate_command(
-            Path(args.directory), args.device, args.precision, args.threads, args.runs
+            Path(args.directory), args.device, args.runtime, args.precision, args.threads, args.runs
         )
     if args.tensorrt_profile:
         data = tensorrt_profile(Path(args.directory), Path(args.tensorrt_profile))
@@ -176,12 +181,19 @@ def profile_command(args) -> CommandResult:
 
 
 def _estimate_command(
-    path: Path, device: str, precision: str | None, threads: int | None, runs: int
+    path: Path,
+    device: str,
+    runtime: str | None,
+    precision: str | None,
+    threads: int | None,
+    runs: int,
 ) -> CommandResult:
-    """`edgec profile DIR --device X`: the cost model's estimate of DIR's artifact on X; on
-    the host (a measured target) the artifact is measured too and shown next to it."""
+    """`edgec profile DIR --device X [--runtime R]`: the cost model's estimate of DIR's
+    artifact on X (with R, on the compute unit R runs on there); on the host (a measured
+    target) the artifact is measured too and shown next to it."""
     from edgec.device_profile import load_device
     from edgec.estimate import estimate
+    from edgec.runtime_choice import with_runtime
 
     realised = None  # the artifact's precision: what the host runs
     if path.is_dir():
@@ -194,7 +206,7 @@ def _estimate_command(
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{manifest} is not an edgec manifest: {exc!r}") from None
         realised = recorded.get("precision", {}).get("realised")
-    profile = load_device(device)
+    profile = with_runtime(load_device(device), runtime)
     if profile.latency != "measured":
         result = estimate(path, profile, precision=precision)
         return CommandResult(result.table(), result.to_dict())

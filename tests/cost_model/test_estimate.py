@@ -99,6 +99,13 @@ def test_profile_device_prints_a_table_and_json(tmp_path, capsys):
     assert data["method"] == "estimated" and data["device"] == "jetson-orin-nano"
     assert main(["profile", str(path), "--device", "pixel-8"]) == 2
     assert "no peak throughput" in capsys.readouterr().err
+    # --runtime: the estimate follows the unit that runtime runs on, as `compile --runtime` does
+    assert main(["profile", str(path), "--device", "android", "--runtime", "qnn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unit"]["kind"] == "npu"
+    assert main(["profile", str(path), "--device", "android", "--runtime", "onnxruntime"]) == 2
+    assert "no peak throughput for the cpu" in capsys.readouterr().err
+    assert main(["profile", str(path), "--runtime", "qnn"]) == 2
+    assert "--runtime goes with --device" in capsys.readouterr().err
 
 
 def test_fit_recovers_known_constants():
