@@ -70,7 +70,7 @@ LABEL_KEYS = ("labels", "class_index")
 
 
 def _labels(data: Path, count: int) -> np.ndarray | None:
-    """The labels of the `count` samples `read_model_inputs` took from `data` (the same
+    """The labels of the `count` samples `open_model_inputs` takes from `data` (the same
     indices, spread over the file)."""
     if data.is_dir() or data.suffix != ".npz":
         return None
