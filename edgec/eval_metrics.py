@@ -44,6 +44,7 @@ class EvalTally:
 
     def __init__(self) -> None:
         self.samples = 0
+        self.classifier = self.has_labels = False
         self.cosines: list[np.ndarray] = []
         self.hits = {"top1": 0, "reference_top1": 0, "top1_agreement": 0}
         self.overlaps: dict[str, Overlap] = {}
@@ -51,8 +52,9 @@ class EvalTally:
     def add(self, got: np.ndarray, ref: np.ndarray | None, labels: np.ndarray | None) -> None:
         """One chunk: the artifact's outputs, the reference's (or None), labels (or None)."""
         self.samples += len(got)
+        self.classifier, self.has_labels = got.ndim == 2, labels is not None
         if ref is not None:
-            self.cosines.append(_cosines(ref, got))
+            self.cosines.append(cosines(ref, got))
         if got.ndim == 2:
             pred = got.argmax(1)
             if labels is not None:
@@ -68,13 +70,15 @@ class EvalTally:
             if labels is not None:
                 self._overlap("vs_labels", got.shape[1]).add(masks, labels)
 
-    def result(self, has_reference: bool, has_labels: bool, classifier: bool) -> dict[str, Any]:
+    def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        has_reference = bool(self.cosines)
         if has_reference:
-            cosines = np.concatenate(self.cosines)
-            out["cosine_mean"], out["cosine_min"] = float(cosines.mean()), float(cosines.min())
-        if classifier:
-            wanted = {"top1": has_labels, "reference_top1": has_labels and has_reference}
+            every = np.concatenate(self.cosines)
+            out["cosine_mean"], out["cosine_min"] = float(every.mean()), float(every.min())
+        if self.classifier:
+            wanted = {"top1": self.has_labels}
+            wanted["reference_top1"] = self.has_labels and has_reference
             wanted["top1_agreement"] = has_reference
             out |= {k: self.hits[k] / self.samples for k, on in wanted.items() if on}
         out |= {name: overlap.result() for name, overlap in self.overlaps.items()}
@@ -84,7 +88,8 @@ class EvalTally:
         return self.overlaps.setdefault(name, Overlap(classes))
 
 
-def _cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+def cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """Per sample (first axis), the cosine similarity of `got` with `ref`, flattened."""
     a, b = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return np.sum(a * b, 1) / np.maximum(norms, 1e-30)

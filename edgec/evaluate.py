@@ -22,10 +22,9 @@ import numpy as np
 
 from edgec.errors import UserError
 from edgec.eval_metrics import EvalTally
-from edgec.preprocess import open_model_inputs
+from edgec.preprocess import ModelInputs, open_model_inputs
 from edgec.profile_artifact import read_output_dir
 from edgec.progress import Progress
-from edgec.sample_choice import spread
 
 CHUNK = 64  # samples prepared and run at a time
 
@@ -40,7 +39,7 @@ def evaluate_directory(
     """The metrics above as a dict (`text`: the lines a person reads)."""
     out = read_output_dir(Path(directory))
     inputs = open_model_inputs(Path(data), out.preprocessing, count, "--data")
-    labels = _labels(Path(data), inputs.count)
+    labels = _labels(Path(data), inputs)
     result: dict[str, Any] = {"artifact": str(out.artifact), "samples": inputs.count}
     artifact = _Runner(out.artifact, out.model_input["name"])
     ref = None
@@ -48,19 +47,18 @@ def evaluate_directory(
         ref_path = _reference_path(Path(reference))
         result["reference"] = str(ref_path)
         ref = _Runner(ref_path, out.model_input["name"])
-    tally, classifier = EvalTally(), False
+    tally = EvalTally()
     progress = progress or Progress(enabled=False)
     every = max(1, -(-inputs.count // CHUNK) // 10)  # about ten progress lines
     with progress.step(f"running {inputs.count} samples", {}, "eval"):
         for start, batch in inputs.chunks(CHUNK):
             got = artifact.run(batch)
-            classifier = got.ndim == 2
             chunk_labels = labels[start : start + len(batch)] if labels is not None else None
             tally.add(got, ref.run(batch) if ref is not None else None, chunk_labels)
             done = start + len(batch)
             if done == inputs.count or (start // CHUNK) % every == every - 1:
                 progress.detail(f"{done}/{inputs.count}")
-    result |= tally.result(ref is not None, labels is not None, classifier)
+    result |= tally.result()
     result["text"] = "\n".join(f"{k}: {v}" for k, v in result.items())
     return result
 
@@ -69,26 +67,18 @@ def evaluate_directory(
 LABEL_KEYS = ("labels", "class_index")
 
 
-def _labels(data: Path, count: int) -> np.ndarray | None:
-    """The labels of the `count` samples `open_model_inputs` takes from `data` (the same
-    indices, spread over the file)."""
+def _labels(data: Path, inputs: ModelInputs) -> np.ndarray | None:
+    """The labels of the samples `inputs` took from `data` (the same indices)."""
     if data.is_dir() or data.suffix != ".npz":
         return None
     with np.load(data, allow_pickle=False) as archive:
         key = next((k for k in LABEL_KEYS if k in archive), None)
         if key is None:
             return None
-        labels, total = archive[key], _stored_samples(archive)
-    if len(labels) != total:
-        raise UserError(f"{data} has {len(labels)} labels for {total} samples")
-    return labels[spread(total, count)]
-
-
-def _stored_samples(archive) -> int:
-    """How many samples an .npz that `read_model_inputs` reads holds."""
-    if "offsets" in archive:
-        return len(archive["offsets"]) - 1
-    return len(archive["images"] if "images" in archive else archive["inputs"])
+        labels = archive[key]
+    if len(labels) != inputs.stored:
+        raise UserError(f"{data} has {len(labels)} labels for {inputs.stored} samples")
+    return labels[inputs.indices]
 
 
 def _reference_path(reference: Path) -> Path:

@@ -189,8 +189,13 @@ class ModelInputs:
     """Model-ready samples of a data file, prepared a chunk at a time: evaluating 10,000
     images holds one chunk of float tensors, not 10,000 (6 GB at 3×224×224)."""
 
-    count: int
+    indices: np.ndarray  # which of the file's samples, in order (`edgec.sample_choice.spread`)
+    stored: int  # how many samples the file holds
     prepare: Callable[[int, int], np.ndarray]  # (start, stop) → those samples, float32
+
+    @property
+    def count(self) -> int:
+        return len(self.indices)
 
     def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(index of the first sample, up to `size` samples) until all are given."""
@@ -227,13 +232,18 @@ def open_model_inputs(
         )
     tensors = _float_tensors(path, purpose)
     if tensors is None:
-        loaders = _pick(_image_loaders(path), count, consecutive=False)
-        if not loaders:
+        stored = _image_loaders(path)
+        indices = spread(len(stored), count)
+        if not len(indices):
             raise UserError(f"{purpose} {path} holds no images")
+        loaders = [stored[i] for i in indices]
         return ModelInputs(
-            len(loaders), lambda a, b: preprocessing.apply([load() for load in loaders[a:b]])
+            indices,
+            len(stored),
+            lambda a, b: preprocessing.apply([load() for load in loaders[a:b]]),
         )
-    tensors = _pick(tensors, count, consecutive=False)
+    stored, indices = len(tensors), spread(len(tensors), count)
+    tensors = tensors[indices]
     want = tuple(preprocessing.input_size)
     if tensors.shape[1:] != want or not len(tensors):
         raise UserError(
@@ -247,7 +257,7 @@ def open_model_inputs(
             "store finite model-ready float32 inputs",
         )
     return ModelInputs(
-        len(tensors), lambda a, b: np.ascontiguousarray(tensors[a:b], dtype=np.float32)
+        indices, stored, lambda a, b: np.ascontiguousarray(tensors[a:b], dtype=np.float32)
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx_ir as ir
 
 from edgec.config import QUANTIZED, CompileConfig
@@ -127,13 +126,11 @@ def quantization_manifest(model: ir.Model, runtime: str) -> dict[str, Any]:
 def fidelity(float_model: ir.Model, quant_model: ir.Model, samples) -> dict:
     """Quantized vs float graph on `samples` (`_observe.Samples`): top-1 agreement and output
     cosine similarity, per sample."""
+    from edgec.eval_metrics import cosines
     from edgec.passes.quant._observe import outputs
 
     ref, got = outputs(float_model, samples), outputs(quant_model, samples)
-    ref2, got2 = ref.reshape(len(samples), -1), got.reshape(len(samples), -1)
-    cos = np.sum(ref2 * got2, 1) / np.maximum(
-        np.linalg.norm(ref2, axis=1) * np.linalg.norm(got2, axis=1), 1e-30
-    )
+    cos = cosines(ref, got)
     result = {"samples": len(samples), "where": "calibration samples (in-sample)"}
     result["cosine_mean"] = round(float(cos.mean()), 6)
     result["cosine_min"] = round(float(cos.min()), 6)

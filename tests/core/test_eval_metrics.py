@@ -21,7 +21,7 @@ def _tally(chunks, got, ref, labels):
     tally = EvalTally()
     for part in np.array_split(np.arange(len(got)), chunks):
         tally.add(got[part], ref[part], labels[part])
-    return tally.result(True, True, classifier=got.ndim == 2)
+    return tally.result()
 
 
 @pytest.mark.parametrize("shape", [(20, 10), (20, 4, 6, 6), (20, 3, 2, 5, 5)])
