@@ -175,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
     parser.add_argument("--cifar", type=Path, default=CIFAR)
     parser.add_argument("--arch", default="efficientvit_m0", help="the checkpoint's --arch")
-    parser.add_argument("--split", choices=sorted(SPLITS), default="m0", help=str(SPLITS))
+    parser.add_argument(
+        "--split",
+        choices=sorted(SPLITS),
+        default="m0",
+        help="; ".join(f"{k}: {v}" for k, v in SPLITS.items()).replace("%", "%%"),
+    )
     args = parser.parse_args(argv)
 
     images, labels = cifar_images(args.cifar)
