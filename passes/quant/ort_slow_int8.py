@@ -2,20 +2,20 @@
 
     before: x ─ Conv 3×3 (3 → 8, stride 2) ─ Relu ─ Conv 3×3 (8 → 16) ─ …   (no marks)
     after:  the same graph; each such Conv carries edgec.quant.float_activations = "int8
-            kernel slower than float on this CPU (ORT on x86)"
+            kernel slower than float on this CPU (ORT on x86 without VNNI)"
 
-On x86, ONNX Runtime's `QLinearConv` for a dense k×k convolution (k > 1) over few input
-channels (the high-resolution stem of EfficientViT and similar ViT hybrids) packs an im2col
-buffer for a narrow u8×s8 GEMM and loses to the float NCHWc kernel, with or without AVX-512
-VNNI (measured on EfficientViT-M0 at 1 thread, docs/quantization.md: on AVX2 the four stem
-convolutions took 1.6× as long as int8 as in float; on a Xeon with AVX-512 VNNI and AMX the
-int8 stem made the whole W8A8 model 0.25 ms (11%) slower). Such a layer, with fewer than
-`min_channels` input channels per group, is marked (`_policy.FLOAT_ACTIVATIONS_KEY`):
-`quant::activations` leaves its input and output float, `quant::weights` still stores its
-weight in 8 (or 4) bits, `quant::ort_fold_weights` lets ORT turn that into a float weight at
-load, and the manifest's layer record (`w8a32`/`w4a32`) gives the reason. The pipeline adds
-this pass before calibration only for ORT on an x86 CPU. A second run finds the marks and
-changes nothing.
+Without VNNI (AVX2), ONNX Runtime's `QLinearConv` for a dense k×k convolution (k > 1) over
+few input channels (the high-resolution stem of EfficientViT and similar ViT hybrids) packs an
+im2col buffer for a narrow u8×s8 GEMM and loses to the float NCHWc kernel: on EfficientViT-M0
+at 1 thread the four stem convolutions took 1.6× as long as int8 as in float
+(docs/quantization.md). Such a layer, with fewer than `min_channels` input channels per group,
+is marked (`_policy.FLOAT_ACTIVATIONS_KEY`): `quant::activations` leaves its input and output
+float, `quant::weights` still stores its weight in 8 (or 4) bits, `quant::ort_fold_weights`
+lets ORT turn that into a float weight at load, and the manifest's layer record
+(`w8a32`/`w4a32`) gives the reason. The pipeline adds this pass before calibration only for
+ORT on an x86 CPU, and with VNNI it sets `min_channels` to 0 (edgec/quant_plan.py): there the
+int8 stem is the faster one (7 % of the whole W8A8 model on AMD Zen 4, 14 % on SHViT-S1). A
+second run finds the marks and changes nothing.
 
 A ConvTranspose is marked too (`NO_INTEGER_KERNEL`): ORT has no integer ConvTranspose, so a
 pair on its input only adds a QuantizeLinear and a DequantizeLinear around a float kernel (the
@@ -33,7 +33,7 @@ from edgec.pass_manager import EdgecPass, register_pass
 from edgec.passes._graph import const_array
 from edgec.passes.quant import _policy
 
-REASON = "int8 kernel slower than float on this CPU (ORT on x86)"
+REASON = "int8 kernel slower than float on this CPU (ORT on x86 without VNNI)"
 NO_INTEGER_KERNEL = "ORT has no integer ConvTranspose kernel: float activations"
 
 

@@ -70,3 +70,21 @@ def test_weights_are_seven_bit_only_on_an_x86_host_without_vnni(monkeypatch, isa
     monkeypatch.setattr(plan, "host_facts", lambda: facts)
     config = CompileConfig(model="m.onnx", precision="w8a8", calib="c.npy")
     assert quant_options(config, load_device("host"))["quant::weights"]["reduce_range"] is seven_bit
+
+
+@pytest.mark.parametrize(
+    ("isa", "stem_float"), [(["avx2"], True), (["avx2", "avx512f", "avx512_vnni"], False)]
+)
+def test_the_stem_stays_float_only_on_an_x86_host_without_vnni(monkeypatch, isa, stem_float):
+    """With VNNI ORT's int8 kernel beats float on the stem: ort_slow_int8 marks no dense conv."""
+    import edgec.quant_plan as plan
+
+    facts = {**host_facts(), "machine": "x86_64", "isa": isa}
+    monkeypatch.setattr(plan, "host_facts", lambda: facts)
+    config = CompileConfig(model="m.onnx", precision="w8a8", calib="c.npy")
+    options = quant_options(config, load_device("host"))
+    assert ("quant::ort_slow_int8" not in options) is stem_float
+    given = CompileConfig(
+        **{**vars(config), "passes": {"quant::ort_slow_int8": {"min_channels": 9}}}
+    )
+    assert quant_options(given, load_device("host"))["quant::ort_slow_int8"] == {"min_channels": 9}
