@@ -90,3 +90,23 @@ def test_w8a8_and_w4a8_keep_cifar10_accuracy(setup):
     w4, pred4 = _top1(_quantized(model, calib, "w4a8"), x, labels)
     assert w8 >= fp32 - 0.025 and (pred8 == ref).mean() >= 0.95, (fp32, w8)
     assert w4 >= fp32 - 0.035 and (pred4 == ref).mean() >= 0.92, (fp32, w4)
+
+
+def _kernels_run(model: ir.Model, tmp_path: Path, tag: str) -> list[str]:
+    """The op types ONNX Runtime runs for `model`, in order, after all its graph optimizations."""
+    import onnx
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.optimized_model_filepath = str(tmp_path / f"{tag}.optimized.onnx")
+    ort.InferenceSession(ir.to_proto(model).SerializeToString(), so)
+    return [node.op_type for node in onnx.load(so.optimized_model_filepath).graph.node]
+
+
+def test_w4a8_runs_the_same_kernels_as_w8a8(setup, tmp_path):
+    """W4A8's 4-bit weights are widened at load, so it is no slower than W8A8 by construction:
+    ORT runs the same op sequence (bench/quant.py measures the latency)."""
+    model, calib, _, _ = setup
+    w8 = _kernels_run(_quantized(model, calib, "w8a8"), tmp_path, "w8a8")
+    w4 = _kernels_run(_quantized(model, calib, "w4a8"), tmp_path, "w4a8")
+    assert w4 == w8 and w8.count("QLinearConv") > 60
