@@ -40,7 +40,7 @@ from edgec.device_profile import DeviceProfile
 from edgec.errors import UserError
 from edgec.graph_stats import graph_summary
 from edgec.progress import Progress
-from edgec.verification import GraphChecker
+from edgec.verification import GraphChecker, refuse_nan
 
 # The graphs one tracked (not prompted) frame runs, in order.
 PER_FRAME = ("image_encoder", "memory_attention", "prompt_mask_decoder", "memory_encoder")
@@ -164,6 +164,7 @@ def _compile_graph(spec, job: GraphCompile, samples: list | None):
     checker = GraphChecker(samples[0] if samples else feeds, job.scratch)
     model = export_graph(exported_spec)
     reference = dict(zip(spec.outputs, torch_reference(spec, checker.feeds), strict=True))
+    refuse_nan(reference, f"graph {spec.name}: PyTorch's")
     exported, outputs = checker.check(
         reference, model, f"graph {spec.name}: the export differs from PyTorch", _HINT
     )

@@ -29,7 +29,12 @@ from edgec.quant_plan import QUANT_BOUNDS, quantize
 from edgec.report_data import device_estimates
 from edgec.runtime_choice import with_runtime
 from edgec.toolchain import toolchain_versions
-from edgec.verification import GraphChecker, ill_conditioned_notes, verification_inputs
+from edgec.verification import (
+    GraphChecker,
+    ill_conditioned_notes,
+    refuse_nan,
+    verification_inputs,
+)
 
 MANIFEST_VERSION = 1
 # Manifest fields that legitimately differ between two compiles of the same input.
@@ -282,14 +287,7 @@ def _reference(loaded, model: ir.Model, checker: GraphChecker):
     else:
         names = [v.name for v in model.graph.outputs]
         reference, source = checker.torch_reference(loaded.module, names), "PyTorch's"
-    for name, values in reference.items():
-        if np.isnan(values).any():
-            raise UserError(
-                f"{source} output {name!r} on the verification inputs holds NaN "
-                f"({int(np.isnan(values).sum())} of {values.size} values): the model is "
-                "broken, and an artifact that matches it would be too",
-                "check the weights (and inputs: --verify-images) for NaN or overflow",
-            )
+    refuse_nan(reference, source)
     return reference
 
 

@@ -112,6 +112,19 @@ class GraphChecker:
         return result.to_dict(), outputs
 
 
+def refuse_nan(reference: dict[str, np.ndarray], source: str) -> None:
+    """Stop the compile when the reference outputs hold NaN: a broken model would otherwise
+    match its broken artifact exactly. `source` names whose outputs they are."""
+    for name, values in reference.items():
+        if np.isnan(values).any():
+            raise UserError(
+                f"{source} output {name!r} on the verification inputs holds NaN "
+                f"({int(np.isnan(values).sum())} of {values.size} values): the model is "
+                "broken, and an artifact that matches it would be too",
+                "check the weights (and inputs: --verify-images) for NaN or overflow",
+            )
+
+
 def _fp32_noise(module, batch: np.ndarray, reference: Outputs) -> dict[str, float]:
     """Per output, max |PyTorch fp32 − PyTorch fp64| on the batch: how ill-conditioned the
     model is on these inputs (random weights and noisy images can make fp32 round-off alone

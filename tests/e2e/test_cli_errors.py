@@ -146,6 +146,20 @@ def test_a_model_whose_own_output_is_nan_gets_no_artifact(capsys, tmp_path):
     assert not out.exists()
 
 
+def test_a_multi_graph_model_whose_output_is_nan_gets_no_artifact(capsys, tmp_path):
+    """EfficientTAM: finite weights that overflow to NaN stop the compile at the first graph."""
+    from edgec.models import create
+
+    state = create("efficienttam_ti_1").state_dict()
+    state["image_encoder.trunk.patch_embed.proj.weight"].fill_(3e38)
+    torch.save(state, tmp_path / "overflow.pth")
+    out = tmp_path / "out"
+    argv = ["compile", str(tmp_path / "overflow.pth"), "--arch", "efficienttam_ti_1"]
+    code, _, err = run_cli(capsys, *argv, "--input-size", "3,64,64", "--out", str(out))
+    assert code == 2 and "graph image_encoder: PyTorch's output" in err and "holds NaN" in err
+    assert not out.exists()
+
+
 def test_bad_config_file(capsys, tmp_path):
     cfg = tmp_path / "build.toml"
     cfg.write_text("[compile]\nmodel = 'efficientvit_m0'\ncolour = 'red'\n")
