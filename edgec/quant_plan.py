@@ -121,8 +121,9 @@ def _int8_stem_pays(device: DeviceProfile) -> bool:
     """ORT on an x86 host with VNNI: int8 beats float on the few-channel stem convolutions.
 
     Measured on EfficientViT-M0's W8A8 at 1 thread (docs/quantization.md): the int8 stem made
-    the model 7 % faster on AMD Zen 4 (AVX-512 VNNI) and 2 % faster on an Intel Xeon (AVX-512
-    VNNI, AMX); without VNNI (AVX2) the stem convs took 1.6× their float time.
+    the model 7 % faster on AMD Zen 4 (AVX-512 VNNI); on an Intel Xeon (AVX-512 VNNI, AMX)
+    0–2 % faster with today's passes (11 % slower there before the attention core ran float);
+    without VNNI (AVX2) the stem convs took 1.6× their float time.
     """
     return _ort_on_x86(device) and _has_vnni()
 
