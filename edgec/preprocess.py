@@ -174,14 +174,11 @@ def _checked_images(images: np.ndarray, path: Path) -> np.ndarray:
     return images
 
 
-def _pick(items: Sequence, limit: int | None, consecutive: bool):
+def _pick(items: list, limit: int | None, consecutive: bool) -> list:
     """`limit` of `items`: the first ones when `consecutive`, else spread over all of them."""
     if consecutive:
         return items[:limit]
-    indices = spread(len(items), limit)
-    if isinstance(items, np.ndarray):
-        return items[indices]
-    return [items[i] for i in indices]
+    return [items[i] for i in spread(len(items), limit)]
 
 
 @dataclasses.dataclass(frozen=True)
