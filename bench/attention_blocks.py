@@ -12,6 +12,10 @@ Used by bench/attention.py. Three steps:
    after their output value), and the rest (reorders, nodes created without provenance) that
    of their neighbours: consumers first, except a ReorderOutput, which belongs to its producer.
 3. `block_times(profile_rows, labels)`: profiler µs per run summed per block.
+
+`block_graphs(onnx_path, out_dir)` cuts each labelled block out of a graph as a model of its
+own (its inputs are the values it reads from outside, its outputs those read after it), for
+timing a block alone (bench/attention_cache.py).
 """
 
 from __future__ import annotations
@@ -99,3 +103,26 @@ def block_times(profile_rows: list[dict], labels: dict[str, str]) -> dict[str, f
         for node in row["nodes"]:
             totals[labels.get(node["name"], OTHER)] += node["us_per_run"]
     return {label: round(us, 2) for label, us in sorted(totals.items())}
+
+
+def block_graphs(onnx_path: Path, out_dir: Path) -> dict[str, Path]:
+    """Block label → an ONNX file holding just that block of `onnx_path` (labelled by
+    `label_blocks`), cut out with `onnx.utils.extract_model`."""
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    constants = {t.name for t in graph.initializer}
+    by_block = collections.defaultdict(list)
+    for node in graph.node:
+        if "|" in node.name and not node.name.startswith(f"{OTHER}|"):
+            by_block[node.name.split("|")[0]].append(node)
+    files = {}
+    for block, nodes in sorted(by_block.items()):
+        made = {name for node in nodes for name in node.output}
+        read = [name for node in nodes for name in node.input if name]
+        inputs = sorted({name for name in read if name not in made and name not in constants})
+        names = {node.name for node in nodes}
+        read_after = {name for node in graph.node if node.name not in names for name in node.input}
+        read_after |= {value.name for value in graph.output}
+        path = out_dir / f"{block}.onnx"
+        onnx.utils.extract_model(str(onnx_path), str(path), inputs, sorted(made & read_after))
+        files[block] = path
+    return files
